@@ -1,0 +1,344 @@
+use std::collections::{BTreeMap, HashMap};
+
+use roaring::RoaringBitmap;
+use roster_model::{
+    DefaultGroup, Event, Group, Id, Member, MemberKind, PropertyDef, Revision, Snapshot,
+    StaticMembership, TokenRecord, Workspace,
+};
+
+use crate::MemberSets;
+
+/// Why a revision could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A snapshot without its workspace cannot start an engine.
+    #[error("the snapshot holds no workspace")]
+    MissingWorkspace,
+}
+
+/// Everything a server knows about one workspace, at one revision of the store.
+#[derive(Debug, Clone)]
+pub struct WorkspaceState {
+    workspace: Workspace,
+    revision: Revision,
+    members: BTreeMap<Id, Member>,
+    emails: HashMap<String, Id>,
+    properties: BTreeMap<Id, PropertyDef>,
+    groups: BTreeMap<Id, Group>,
+    group_names: HashMap<String, Id>,
+    defaults: HashMap<DefaultGroup, Id>,
+    static_members: HashMap<Id, BTreeMap<Id, StaticMembership>>,
+    static_sets: HashMap<Id, RoaringBitmap>,
+    sets: MemberSets,
+    tokens: HashMap<Id, TokenRecord>,
+    token_hashes: HashMap<String, Id>,
+}
+
+impl WorkspaceState {
+    /// Builds the state of a workspace from what the store holds at one revision.
+    pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, ApplyError> {
+        let workspace = snapshot.workspace.ok_or(ApplyError::MissingWorkspace)?;
+        let mut state = WorkspaceState::empty(workspace, snapshot.revision);
+        for member in snapshot.members {
+            state.upsert_member(member);
+        }
+        for property in snapshot.properties {
+            state.properties.insert(property.id, property);
+        }
+        for group in snapshot.groups {
+            state.upsert_group(group);
+        }
+        for membership in snapshot.memberships {
+            state.add_membership(membership);
+        }
+        for token in snapshot.tokens {
+            state.add_token(token);
+        }
+        Ok(state)
+    }
+
+    /// A state holding only the workspace, at the given revision.
+    pub fn empty(workspace: Workspace, revision: Revision) -> Self {
+        WorkspaceState {
+            workspace,
+            revision,
+            members: BTreeMap::new(),
+            emails: HashMap::new(),
+            properties: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            group_names: HashMap::new(),
+            defaults: HashMap::new(),
+            static_members: HashMap::new(),
+            static_sets: HashMap::new(),
+            sets: MemberSets::default(),
+            tokens: HashMap::new(),
+            token_hashes: HashMap::new(),
+        }
+    }
+
+    /// Applies the events of one committed revision. Revisions at or below the current
+    /// one were already applied and are skipped, so a revision that reaches the engine
+    /// twice (from the writer and from the follower) changes nothing the second time.
+    /// Returns whether anything was applied.
+    pub fn apply(&mut self, revision: Revision, events: &[Event]) -> bool {
+        if revision <= self.revision {
+            return false;
+        }
+        for event in events {
+            self.apply_event(event);
+        }
+        self.revision = revision;
+        true
+    }
+
+    fn apply_event(&mut self, event: &Event) {
+        match event {
+            Event::WorkspaceCreated { workspace } => self.workspace = workspace.clone(),
+            Event::MemberUpserted { member } => self.upsert_member(member.clone()),
+            Event::PropertyUpserted { property } => {
+                self.properties.insert(property.id, property.clone());
+            }
+            Event::PropertyDeleted { id } => {
+                self.properties.remove(id);
+            }
+            Event::GroupUpserted { group } => self.upsert_group(group.clone()),
+            Event::GroupDeleted { id } => self.delete_group(id),
+            Event::MembershipAdded { membership } => self.add_membership(membership.clone()),
+            Event::MembershipRemoved {
+                group_id,
+                member_id,
+            } => self.remove_membership(group_id, member_id),
+            Event::TokenCreated { token } => self.add_token(token.clone()),
+            Event::TokenRevoked { id } => {
+                if let Some(token) = self.tokens.remove(id) {
+                    self.token_hashes.remove(&token.hash);
+                }
+            }
+        }
+    }
+
+    fn upsert_member(&mut self, member: Member) {
+        if let Some(old) = self.members.get(&member.id) {
+            if let Some(key) = old.email_key() {
+                self.emails.remove(&key);
+            }
+        }
+        if let Some(key) = member.email_key() {
+            self.emails.insert(key, member.id);
+        }
+        self.sets.index(&member);
+        self.members.insert(member.id, member);
+    }
+
+    fn upsert_group(&mut self, group: Group) {
+        if let Some(old) = self.groups.get(&group.id) {
+            self.group_names.remove(&old.name_key());
+        }
+        self.group_names.insert(group.name_key(), group.id);
+        if let Some(key) = group.default_group {
+            self.defaults.insert(key, group.id);
+        }
+        self.groups.insert(group.id, group);
+    }
+
+    fn delete_group(&mut self, id: &Id) {
+        if let Some(group) = self.groups.remove(id) {
+            self.group_names.remove(&group.name_key());
+            if let Some(key) = group.default_group {
+                self.defaults.remove(&key);
+            }
+        }
+        self.static_members.remove(id);
+        self.static_sets.remove(id);
+    }
+
+    fn add_membership(&mut self, membership: StaticMembership) {
+        let slot = self.sets.slot_or_insert(membership.member_id);
+        self.static_sets
+            .entry(membership.group_id)
+            .or_default()
+            .insert(slot);
+        self.static_members
+            .entry(membership.group_id)
+            .or_default()
+            .insert(membership.member_id, membership);
+    }
+
+    fn remove_membership(&mut self, group_id: &Id, member_id: &Id) {
+        if let Some(records) = self.static_members.get_mut(group_id) {
+            records.remove(member_id);
+        }
+        if let (Some(set), Some(slot)) = (self.static_sets.get_mut(group_id), self.sets.slot(member_id)) {
+            set.remove(slot);
+        }
+    }
+
+    fn add_token(&mut self, token: TokenRecord) {
+        self.token_hashes.insert(token.hash.clone(), token.id);
+        self.tokens.insert(token.id, token);
+    }
+
+    /// The workspace.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    /// The last revision applied.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// A member by id.
+    pub fn member(&self, id: &Id) -> Option<&Member> {
+        self.members.get(id)
+    }
+
+    /// A member by email, compared case-insensitively.
+    pub fn member_by_email(&self, email: &str) -> Option<&Member> {
+        self.emails
+            .get(&email.to_lowercase())
+            .and_then(|id| self.members.get(id))
+    }
+
+    /// Members in id order (creation order), starting after `after`.
+    pub fn members_after(&self, after: Option<Id>) -> impl Iterator<Item = &Member> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.members
+            .range((start, Bound::Unbounded))
+            .map(|(_, m)| m)
+    }
+
+    /// Every property definition.
+    pub fn properties(&self) -> impl Iterator<Item = &PropertyDef> {
+        self.properties.values()
+    }
+
+    /// A property definition by id.
+    pub fn property(&self, id: &Id) -> Option<&PropertyDef> {
+        self.properties.get(id)
+    }
+
+    /// The definition of a property of a member kind, by name.
+    pub fn property_named(&self, kind: MemberKind, name: &str) -> Option<&PropertyDef> {
+        self.properties
+            .values()
+            .find(|p| p.applies_to == kind && p.name == name)
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: &Id) -> Option<&Group> {
+        self.groups.get(id)
+    }
+
+    /// A group by name, compared case-insensitively.
+    pub fn group_by_name(&self, name: &str) -> Option<&Group> {
+        self.group_names
+            .get(&name.to_lowercase())
+            .and_then(|id| self.groups.get(id))
+    }
+
+    /// One of the default groups.
+    pub fn default_group(&self, key: DefaultGroup) -> Option<&Group> {
+        self.defaults.get(&key).and_then(|id| self.groups.get(id))
+    }
+
+    /// Groups in id order, starting after `after`.
+    pub fn groups_after(&self, after: Option<Id>) -> impl Iterator<Item = &Group> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.groups.range((start, Bound::Unbounded)).map(|(_, g)| g)
+    }
+
+    /// The recorded (static) membership of a member in a group, active or not.
+    pub fn static_membership(&self, group_id: &Id, member_id: &Id) -> Option<&StaticMembership> {
+        self.static_members.get(group_id)?.get(member_id)
+    }
+
+    /// Every recorded membership of a static group, in member-id order.
+    pub fn static_memberships(&self, group_id: &Id) -> impl Iterator<Item = &StaticMembership> {
+        self.static_members.get(group_id).into_iter().flat_map(|m| m.values())
+    }
+
+    /// The group's effective members: who counts as a member right now. Deactivated
+    /// members never count; All Users, Customers and Verified Customers are derived.
+    pub fn effective_members(&self, group: &Group) -> RoaringBitmap {
+        let sets = &self.sets;
+        let base = match group.default_group {
+            Some(DefaultGroup::AllUsers) => sets.users.clone(),
+            Some(DefaultGroup::Customers) => sets.customers.clone(),
+            Some(DefaultGroup::VerifiedCustomers) => &sets.customers & &sets.verified,
+            _ => self.static_sets.get(&group.id).cloned().unwrap_or_default(),
+        };
+        base & &sets.active
+    }
+
+    /// Whether a member effectively belongs to a group right now.
+    pub fn is_effective_member(&self, group: &Group, member_id: &Id) -> bool {
+        let Some(slot) = self.sets.slot(member_id) else {
+            return false;
+        };
+        if !self.sets.active.contains(slot) {
+            return false;
+        }
+        match group.default_group {
+            Some(DefaultGroup::AllUsers) => self.sets.users.contains(slot),
+            Some(DefaultGroup::Customers) => self.sets.customers.contains(slot),
+            Some(DefaultGroup::VerifiedCustomers) => {
+                self.sets.customers.contains(slot) && self.sets.verified.contains(slot)
+            }
+            _ => self
+                .static_sets
+                .get(&group.id)
+                .is_some_and(|set| set.contains(slot)),
+        }
+    }
+
+    /// The member ids of a set of slots, in slot order.
+    pub fn ids_of<'a>(&'a self, set: &'a RoaringBitmap) -> impl Iterator<Item = Id> + 'a {
+        set.iter().filter_map(|slot| self.sets.id(slot))
+    }
+
+    /// Whether a member is an active admin.
+    pub fn is_admin(&self, member_id: &Id) -> bool {
+        self.default_group(DefaultGroup::Admins)
+            .is_some_and(|admins| self.is_effective_member(admins, member_id))
+    }
+
+    /// How many active admins the workspace has.
+    pub fn active_admin_count(&self) -> u64 {
+        self.default_group(DefaultGroup::Admins)
+            .map_or(0, |admins| self.effective_members(admins).len())
+    }
+
+    /// The groups a member effectively belongs to.
+    pub fn groups_of(&self, member_id: Id) -> impl Iterator<Item = &Group> + '_ {
+        self.groups
+            .values()
+            .filter(move |g| self.is_effective_member(g, &member_id))
+    }
+
+    /// Members whose properties carry a value for a property name of a kind.
+    pub fn members_with_property<'a>(&'a self, kind: MemberKind, name: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
+        self.members
+            .values()
+            .filter(move |m| m.kind == kind && m.properties.contains_key(name))
+    }
+
+    /// A token by the hash of its secret.
+    pub fn token_by_hash(&self, hash: &str) -> Option<&TokenRecord> {
+        self.token_hashes.get(hash).and_then(|id| self.tokens.get(id))
+    }
+
+    /// A token by id.
+    pub fn token(&self, id: &Id) -> Option<&TokenRecord> {
+        self.tokens.get(id)
+    }
+
+    /// Every live token, in id order.
+    pub fn tokens(&self) -> Vec<&TokenRecord> {
+        let mut tokens: Vec<_> = self.tokens.values().collect();
+        tokens.sort_by_key(|t| t.id);
+        tokens
+    }
+}

@@ -1,0 +1,189 @@
+//! Checks of single values, shared by the operations.
+
+use std::collections::BTreeMap;
+
+use roster_engine::WorkspaceState;
+use roster_model::{MemberKind, PropertyType, PropertyValue};
+use serde_json::Value;
+
+use crate::OpError;
+
+/// Names no custom property may take: the built-in attributes of SPEC §1 and the member
+/// fields a rule could confuse with them.
+pub const RESERVED_NAMES: &[&str] = &[
+    "email",
+    "email_domain",
+    "display_name",
+    "type",
+    "account",
+    "email_verified",
+    "id",
+    "kind",
+    "state",
+];
+
+/// Longest name of a group, property or display name, in characters.
+const MAX_NAME: usize = 200;
+/// Longest description, in characters.
+const MAX_DESCRIPTION: usize = 4_000;
+/// Longest text property value, in characters.
+const MAX_TEXT_VALUE: usize = 4_000;
+
+/// An email address as Roster accepts it: one `@`, a local part, and a domain with a dot,
+/// no spaces, at most 254 bytes (RFC 5321). Returns the address trimmed.
+pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
+    let email = raw.trim();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(email.to_owned())
+    } else {
+        Err(OpError::invalid(field, format!("`{raw}` is not a valid email address")))
+    }
+}
+
+/// A name for people: trimmed, not empty, at most 200 characters.
+pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(OpError::invalid(field, format!("{field} must not be empty")));
+    }
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(OpError::invalid(
+            field,
+            format!("{field} must be at most {MAX_NAME} printable characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A description: at most 4,000 characters.
+pub fn description(raw: &str) -> Result<String, OpError> {
+    if raw.chars().count() > MAX_DESCRIPTION {
+        return Err(OpError::invalid(
+            "description",
+            format!("description must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A property name: a lower-case identifier that is not a built-in attribute.
+pub fn property_name(raw: &str) -> Result<String, OpError> {
+    let mut chars = raw.chars();
+    let valid = raw.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(OpError::invalid(
+            "name",
+            format!("property name `{raw}` must be a lower-case identifier (a-z, 0-9, _; starting with a letter; at most 64 bytes)"),
+        ));
+    }
+    if RESERVED_NAMES.contains(&raw) {
+        return Err(OpError::invalid(
+            "name",
+            format!("`{raw}` is a built-in attribute and cannot be a property name"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Applies property writes to a member's properties: a `null` removes the property, any
+/// other value must fit the definition of that name for the member's kind.
+pub fn apply_properties(
+    state: &WorkspaceState,
+    kind: MemberKind,
+    properties: &mut BTreeMap<String, PropertyValue>,
+    writes: &BTreeMap<String, Value>,
+) -> Result<(), OpError> {
+    for (name, value) in writes {
+        let field = format!("properties.{name}");
+        if value.is_null() {
+            properties.remove(name);
+            continue;
+        }
+        let Some(def) = state.property_named(kind, name) else {
+            return Err(OpError::invalid(
+                field,
+                format!("unknown property `{name}`: no such property is defined for {}s", kind.as_str()),
+            ));
+        };
+        let typed = match (def.value_type, value) {
+            (PropertyType::Text, Value::String(s)) if s.chars().count() <= MAX_TEXT_VALUE => {
+                PropertyValue::Text(s.clone())
+            }
+            (PropertyType::Text, Value::String(_)) => {
+                return Err(OpError::invalid(
+                    field,
+                    format!("property `{name}` is longer than {MAX_TEXT_VALUE} characters"),
+                ))
+            }
+            (PropertyType::Number, Value::Number(n)) => match n.as_f64() {
+                Some(f) if f.is_finite() => PropertyValue::Number(f),
+                _ => {
+                    return Err(OpError::invalid(
+                        field,
+                        format!("property `{name}` must be a finite number"),
+                    ))
+                }
+            },
+            (PropertyType::Boolean, Value::Bool(b)) => PropertyValue::Boolean(*b),
+            (expected, got) => {
+                return Err(OpError::invalid(
+                    field,
+                    format!(
+                        "property `{name}` is of type {}; got {}",
+                        expected.as_str(),
+                        json_type(got)
+                    ),
+                ))
+            }
+        };
+        properties.insert(name.clone(), typed);
+    }
+    Ok(())
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_requires_one_at_and_a_dotted_domain() {
+        assert!(email("email", "ada@example.com").is_ok());
+        assert_eq!(email("email", "  Ada@Example.com ").ok().as_deref(), Some("Ada@Example.com"));
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
+            assert!(email("email", bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn property_names_are_lower_case_identifiers_and_not_built_ins() {
+        assert!(property_name("cost_center2").is_ok());
+        for bad in ["", "Department", "2x", "a-b", "email", "email_domain", "type"] {
+            assert!(property_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Roster's store: the only source of truth.
+//!
+//! One trait, [`Store`], with a SQLite and a PostgreSQL implementation that share their
+//! SQL (both accept `$n` parameters, `ON CONFLICT` upserts and `RETURNING`). A write is a
+//! [`WriteTx`]: it takes the workspace's revision lock first, lets the caller catch up
+//! with events it has not seen, then commits a list of [`Event`]s (applied to the tables
+//! and appended to the event log) and their audit entries atomically.
+
+mod error;
+mod sql;
+
+pub use error::StoreError;
+
+use async_trait::async_trait;
+use roster_model::{AuditEntry, AuditRecord, Event, Id, Revision, Snapshot, Timestamp, Workspace};
+
+/// The result of a store call.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Events of one committed revision, in the order they were written.
+pub type RevisionEvents = (Revision, Vec<Event>);
+
+/// Where Roster keeps its data. Implemented for SQLite and PostgreSQL.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and diagnostics.
+    fn backend(&self) -> &'static str;
+
+    /// Creates a workspace and commits its first events as revision 1.
+    async fn create_workspace(&self, workspace: &Workspace, events: &[Event], audit: &[AuditEntry], at: Timestamp) -> Result<Revision>;
+
+    /// Every workspace with its current revision.
+    async fn workspace_revisions(&self) -> Result<Vec<(Id, Revision)>>;
+
+    /// The workspace a live token (by the hash of its secret) belongs to.
+    async fn workspace_of_token(&self, hash: &str) -> Result<Option<Id>>;
+
+    /// Everything about a workspace, read at one consistent revision; `None` if no such workspace.
+    async fn load(&self, workspace: Id) -> Result<Option<Snapshot>>;
+
+    /// The committed revisions after `after`, oldest first.
+    async fn events_after(&self, workspace: Id, after: Revision) -> Result<Vec<RevisionEvents>>;
+
+    /// Starts a write: locks the workspace's revision and reserves the next one.
+    async fn begin_write(&self, workspace: Id) -> Result<Box<dyn WriteTx>>;
+
+    /// Audit records newest first, strictly before `(revision, seq)` when given.
+    async fn audit(&self, workspace: Id, before: Option<(Revision, i32)>, limit: u32) -> Result<Vec<AuditRecord>>;
+}
+
+/// An open write on one workspace. Dropping it without [`commit`](WriteTx::commit)
+/// rolls back, releasing the reserved revision.
+#[async_trait]
+pub trait WriteTx: Send {
+    /// The revision this write will commit as.
+    fn revision(&self) -> Revision;
+
+    /// Revisions committed after `after` and before this write, oldest first: what the
+    /// caller's engine must apply before it decides.
+    async fn events_after(&mut self, after: Revision) -> Result<Vec<RevisionEvents>>;
+
+    /// Applies the events to the tables, appends them to the event log, writes the audit
+    /// entries, and commits, all or nothing.
+    async fn commit(self: Box<Self>, events: &[Event], audit: &[AuditEntry], at: Timestamp) -> Result<()>;
+}
+
+/// Opens the store a database URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`)
+/// and brings its schema up to date.
+pub async fn open(url: &str) -> Result<Box<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(sql::PgStore::open(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Box::new(sql::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

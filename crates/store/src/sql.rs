@@ -1,0 +1,441 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same statements here, so
+//! one body of code, instantiated once per backend by [`sql_store!`], serves both; what
+//! differs (connecting, migrations, snapshot isolation) is written per backend below.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use roster_model::{Event, Id, StaticMembership};
+use serde::Serialize;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{Result, StoreError};
+
+/// The name an enum value has in JSON, which is also its name in the tables.
+fn tag<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn parse_id(raw: &str) -> Result<Id> {
+    Ok(Id::parse_str(raw)?)
+}
+
+/// A membership row as the tables hold it.
+type MembershipRow = (String, String, String, Option<String>, i64);
+
+fn membership_from_row((group_id, member_id, source, added_by, added_at): MembershipRow) -> Result<StaticMembership> {
+    Ok(StaticMembership {
+        group_id: parse_id(&group_id)?,
+        member_id: parse_id(&member_id)?,
+        source: serde_json::from_value(serde_json::Value::String(source))?,
+        added_by: added_by.as_deref().map(parse_id).transpose()?,
+        added_at: roster_model::from_micros(added_at),
+    })
+}
+
+/// An audit row as the tables hold it.
+type AuditRow = (i64, i32, i64, String, String, String, Option<String>, Option<String>, Option<String>);
+
+fn audit_from_row(row: AuditRow) -> Result<roster_model::AuditRecord> {
+    let (revision, seq, at, actor, action, target_type, target_id, before, after) = row;
+    let doc = |raw: Option<String>| -> Result<Option<serde_json::Value>> {
+        Ok(raw.as_deref().map(serde_json::from_str).transpose()?)
+    };
+    Ok(roster_model::AuditRecord {
+        revision,
+        seq,
+        at: roster_model::from_micros(at),
+        actor: serde_json::from_str(&actor)?,
+        action,
+        target_type,
+        target_id: target_id.as_deref().map(parse_id).transpose()?,
+        before: doc(before)?,
+        after: doc(after)?,
+    })
+}
+
+/// Groups event-log rows `(revision, payload)` into revisions.
+fn group_revisions(rows: Vec<(i64, String)>) -> Result<Vec<crate::RevisionEvents>> {
+    let mut out: Vec<crate::RevisionEvents> = Vec::new();
+    for (revision, payload) in rows {
+        let event: Event = serde_json::from_str(&payload)?;
+        match out.last_mut() {
+            Some((r, events)) if *r == revision => events.push(event),
+            _ => out.push((revision, vec![event])),
+        }
+    }
+    Ok(out)
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $tx:ident, $snapshot_begin:expr) => {
+        /// The store on this backend.
+        pub struct $store {
+            pool: sqlx::Pool<$db>,
+        }
+
+        /// An open write on this backend.
+        pub struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+            workspace: Id,
+            revision: roster_model::Revision,
+        }
+
+        impl $store {
+            /// Applies one revision's events to the tables and appends them, with their
+            /// audit entries, to the logs. Runs inside the caller's transaction.
+            async fn write_revision(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                workspace: Id,
+                revision: roster_model::Revision,
+                events: &[Event],
+                audit: &[roster_model::AuditEntry],
+                at: roster_model::Timestamp,
+            ) -> Result<()> {
+                let ws = workspace.to_string();
+                for (seq, event) in events.iter().enumerate() {
+                    Self::apply_event(&mut *conn, &ws, event).await?;
+                    sqlx::query("INSERT INTO events (workspace_id, revision, seq, payload) VALUES ($1, $2, $3, $4)")
+                        .bind(&ws)
+                        .bind(revision)
+                        .bind(seq as i32)
+                        .bind(serde_json::to_string(event)?)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let at = roster_model::to_micros(at);
+                for (seq, entry) in audit.iter().enumerate() {
+                    let doc = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
+                    sqlx::query(
+                        "INSERT INTO audit (workspace_id, revision, seq, at, actor, action, target_type, target_id, before_doc, after_doc) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&ws)
+                    .bind(revision)
+                    .bind(seq as i32)
+                    .bind(at)
+                    .bind(serde_json::to_string(&entry.actor)?)
+                    .bind(&entry.action)
+                    .bind(&entry.target_type)
+                    .bind(entry.target_id.map(|id| id.to_string()))
+                    .bind(doc(&entry.before))
+                    .bind(doc(&entry.after))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn apply_event(conn: &mut <$db as sqlx::Database>::Connection, ws: &str, event: &Event) -> Result<()> {
+                match event {
+                    Event::WorkspaceCreated { workspace } => {
+                        sqlx::query("UPDATE workspaces SET name = $2 WHERE id = $1")
+                            .bind(ws)
+                            .bind(&workspace.name)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::MemberUpserted { member } => {
+                        sqlx::query(
+                            "INSERT INTO members (id, workspace_id, kind, email_key, state, doc) VALUES ($1, $2, $3, $4, $5, $6) \
+                             ON CONFLICT (id) DO UPDATE SET email_key = excluded.email_key, state = excluded.state, doc = excluded.doc",
+                        )
+                        .bind(member.id.to_string())
+                        .bind(ws)
+                        .bind(tag(&member.kind))
+                        .bind(member.email_key())
+                        .bind(tag(&member.state))
+                        .bind(serde_json::to_string(member)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::PropertyUpserted { property } => {
+                        sqlx::query(
+                            "INSERT INTO properties (id, workspace_id, applies_to, name, doc) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                        )
+                        .bind(property.id.to_string())
+                        .bind(ws)
+                        .bind(tag(&property.applies_to))
+                        .bind(&property.name)
+                        .bind(serde_json::to_string(property)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::PropertyDeleted { id } => {
+                        sqlx::query("DELETE FROM properties WHERE id = $1 AND workspace_id = $2")
+                            .bind(id.to_string())
+                            .bind(ws)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::GroupUpserted { group } => {
+                        sqlx::query(
+                            "INSERT INTO groups (id, workspace_id, name_key, doc) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (id) DO UPDATE SET name_key = excluded.name_key, doc = excluded.doc",
+                        )
+                        .bind(group.id.to_string())
+                        .bind(ws)
+                        .bind(group.name_key())
+                        .bind(serde_json::to_string(group)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::GroupDeleted { id } => {
+                        for statement in [
+                            "DELETE FROM memberships WHERE group_id = $1 AND workspace_id = $2",
+                            "DELETE FROM groups WHERE id = $1 AND workspace_id = $2",
+                        ] {
+                            sqlx::query(statement).bind(id.to_string()).bind(ws).execute(&mut *conn).await?;
+                        }
+                    }
+                    Event::MembershipAdded { membership } => {
+                        sqlx::query(
+                            "INSERT INTO memberships (workspace_id, group_id, member_id, source, added_by, added_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, member_id) DO NOTHING",
+                        )
+                        .bind(ws)
+                        .bind(membership.group_id.to_string())
+                        .bind(membership.member_id.to_string())
+                        .bind(tag(&membership.source))
+                        .bind(membership.added_by.map(|id| id.to_string()))
+                        .bind(roster_model::to_micros(membership.added_at))
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::MembershipRemoved { group_id, member_id } => {
+                        sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND member_id = $2 AND workspace_id = $3")
+                            .bind(group_id.to_string())
+                            .bind(member_id.to_string())
+                            .bind(ws)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::TokenCreated { token } => {
+                        sqlx::query("INSERT INTO tokens (id, workspace_id, member_id, hash, doc) VALUES ($1, $2, $3, $4, $5)")
+                            .bind(token.id.to_string())
+                            .bind(ws)
+                            .bind(token.member_id.to_string())
+                            .bind(&token.hash)
+                            .bind(serde_json::to_string(token)?)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::TokenRevoked { id } => {
+                        sqlx::query("UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2")
+                            .bind(id.to_string())
+                            .bind(ws)
+                            .bind(roster_model::to_micros(roster_model::now()))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn read_events(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                workspace: Id,
+                after: roster_model::Revision,
+            ) -> Result<Vec<crate::RevisionEvents>> {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT revision, payload FROM events WHERE workspace_id = $1 AND revision > $2 ORDER BY revision, seq",
+                )
+                .bind(workspace.to_string())
+                .bind(after)
+                .fetch_all(&mut *conn)
+                .await?;
+                group_revisions(rows)
+            }
+
+            async fn docs<T: serde::de::DeserializeOwned>(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                statement: &str,
+                ws: &str,
+            ) -> Result<Vec<T>> {
+                let rows: Vec<(String,)> = sqlx::query_as(statement).bind(ws).fetch_all(&mut *conn).await?;
+                rows.iter().map(|(doc,)| Ok(serde_json::from_str(doc)?)).collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::Store for $store {
+            fn backend(&self) -> &'static str {
+                stringify!($db)
+            }
+
+            async fn create_workspace(
+                &self,
+                workspace: &roster_model::Workspace,
+                events: &[Event],
+                audit: &[roster_model::AuditEntry],
+                at: roster_model::Timestamp,
+            ) -> Result<roster_model::Revision> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("INSERT INTO workspaces (id, name, revision, created_at) VALUES ($1, $2, 1, $3)")
+                    .bind(workspace.id.to_string())
+                    .bind(&workspace.name)
+                    .bind(roster_model::to_micros(workspace.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                Self::write_revision(&mut tx, workspace.id, 1, events, audit, at).await?;
+                tx.commit().await?;
+                Ok(1)
+            }
+
+            async fn workspace_revisions(&self) -> Result<Vec<(Id, roster_model::Revision)>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, revision FROM workspaces ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(|(id, rev)| Ok((parse_id(&id)?, rev))).collect()
+            }
+
+            async fn workspace_of_token(&self, hash: &str) -> Result<Option<Id>> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT workspace_id FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
+                        .bind(hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(|(id,)| parse_id(&id)).transpose()
+            }
+
+            async fn load(&self, workspace: Id) -> Result<Option<roster_model::Snapshot>> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(statement) = $snapshot_begin {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                let ws = workspace.to_string();
+                let row: Option<(String, i64, i64)> =
+                    sqlx::query_as("SELECT name, revision, created_at FROM workspaces WHERE id = $1")
+                        .bind(&ws)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((name, revision, created_at)) = row else {
+                    return Ok(None);
+                };
+                let memberships: Vec<MembershipRow> = sqlx::query_as(
+                    "SELECT group_id, member_id, source, added_by, added_at FROM memberships WHERE workspace_id = $1",
+                )
+                .bind(&ws)
+                .fetch_all(&mut *tx)
+                .await?;
+                let snapshot = roster_model::Snapshot {
+                    workspace: Some(roster_model::Workspace {
+                        id: workspace,
+                        name,
+                        created_at: roster_model::from_micros(created_at),
+                    }),
+                    revision,
+                    members: Self::docs(&mut tx, "SELECT doc FROM members WHERE workspace_id = $1", &ws).await?,
+                    properties: Self::docs(&mut tx, "SELECT doc FROM properties WHERE workspace_id = $1", &ws).await?,
+                    groups: Self::docs(&mut tx, "SELECT doc FROM groups WHERE workspace_id = $1", &ws).await?,
+                    tokens: Self::docs(
+                        &mut tx,
+                        "SELECT doc FROM tokens WHERE workspace_id = $1 AND revoked_at IS NULL",
+                        &ws,
+                    )
+                    .await?,
+                    memberships: memberships.into_iter().map(membership_from_row).collect::<Result<_>>()?,
+                };
+                tx.commit().await?;
+                Ok(Some(snapshot))
+            }
+
+            async fn events_after(&self, workspace: Id, after: roster_model::Revision) -> Result<Vec<crate::RevisionEvents>> {
+                let mut conn = self.pool.acquire().await?;
+                Self::read_events(&mut conn, workspace, after).await
+            }
+
+            async fn begin_write(&self, workspace: Id) -> Result<Box<dyn crate::WriteTx>> {
+                let mut tx = self.pool.begin().await?;
+                let revision: Option<(i64,)> =
+                    sqlx::query_as("UPDATE workspaces SET revision = revision + 1 WHERE id = $1 RETURNING revision")
+                        .bind(workspace.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let (revision,) = revision.ok_or(StoreError::WorkspaceNotFound(workspace))?;
+                Ok(Box::new($tx { tx, workspace, revision }))
+            }
+
+            async fn audit(
+                &self,
+                workspace: Id,
+                before: Option<(roster_model::Revision, i32)>,
+                limit: u32,
+            ) -> Result<Vec<roster_model::AuditRecord>> {
+                let (revision, seq) = before.unwrap_or((i64::MAX, i32::MAX));
+                let rows: Vec<AuditRow> = sqlx::query_as(
+                    "SELECT revision, seq, at, actor, action, target_type, target_id, before_doc, after_doc FROM audit \
+                     WHERE workspace_id = $1 AND (revision < $2 OR (revision = $2 AND seq < $3)) \
+                     ORDER BY revision DESC, seq DESC LIMIT $4",
+                )
+                .bind(workspace.to_string())
+                .bind(revision)
+                .bind(seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(audit_from_row).collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::WriteTx for $tx {
+            fn revision(&self) -> roster_model::Revision {
+                self.revision
+            }
+
+            async fn events_after(&mut self, after: roster_model::Revision) -> Result<Vec<crate::RevisionEvents>> {
+                $store::read_events(&mut self.tx, self.workspace, after).await
+            }
+
+            async fn commit(
+                mut self: Box<Self>,
+                events: &[Event],
+                audit: &[roster_model::AuditEntry],
+                at: roster_model::Timestamp,
+            ) -> Result<()> {
+                $store::write_revision(&mut self.tx, self.workspace, self.revision, events, audit, at).await?;
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite, SqliteTx, None::<&str>);
+sql_store!(PgStore, sqlx::Postgres, PgTx, Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+
+impl SqliteStore {
+    /// Opens (creating if needed) a SQLite file in WAL mode with full fsync, so that a
+    /// committed write survives a crash or power loss, and migrates it.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+impl PgStore {
+    /// Connects to PostgreSQL and migrates (sqlx serializes concurrent migrators with an
+    /// advisory lock, so several servers may start at once).
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+}

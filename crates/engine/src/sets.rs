@@ -47,7 +47,11 @@ impl MemberSets {
         let slot = self.slot_or_insert(member.id);
         set(&mut self.active, slot, member.is_active());
         set(&mut self.users, slot, member.kind == MemberKind::User);
-        set(&mut self.customers, slot, member.kind == MemberKind::Customer);
+        set(
+            &mut self.customers,
+            slot,
+            member.kind == MemberKind::Customer,
+        );
         set(
             &mut self.verified,
             slot,

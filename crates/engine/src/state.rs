@@ -168,7 +168,10 @@ impl WorkspaceState {
         if let Some(records) = self.static_members.get_mut(group_id) {
             records.remove(member_id);
         }
-        if let (Some(set), Some(slot)) = (self.static_sets.get_mut(group_id), self.sets.slot(member_id)) {
+        if let (Some(set), Some(slot)) = (
+            self.static_sets.get_mut(group_id),
+            self.sets.slot(member_id),
+        ) {
             set.remove(slot);
         }
     }
@@ -257,7 +260,10 @@ impl WorkspaceState {
 
     /// Every recorded membership of a static group, in member-id order.
     pub fn static_memberships(&self, group_id: &Id) -> impl Iterator<Item = &StaticMembership> {
-        self.static_members.get(group_id).into_iter().flat_map(|m| m.values())
+        self.static_members
+            .get(group_id)
+            .into_iter()
+            .flat_map(|m| m.values())
     }
 
     /// The group's effective members: who counts as a member right now. Deactivated
@@ -319,7 +325,11 @@ impl WorkspaceState {
     }
 
     /// Members whose properties carry a value for a property name of a kind.
-    pub fn members_with_property<'a>(&'a self, kind: MemberKind, name: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
+    pub fn members_with_property<'a>(
+        &'a self,
+        kind: MemberKind,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Member> + 'a {
         self.members
             .values()
             .filter(move |m| m.kind == kind && m.properties.contains_key(name))
@@ -327,7 +337,9 @@ impl WorkspaceState {
 
     /// A token by the hash of its secret.
     pub fn token_by_hash(&self, hash: &str) -> Option<&TokenRecord> {
-        self.token_hashes.get(hash).and_then(|id| self.tokens.get(id))
+        self.token_hashes
+            .get(hash)
+            .and_then(|id| self.tokens.get(id))
     }
 
     /// A token by id.

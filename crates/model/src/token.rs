@@ -1,7 +1,6 @@
 use crate::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 
-
 /// An API token as the store keeps it: only the SHA-256 of the secret, never the secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRecord {

@@ -56,9 +56,21 @@ pub fn new_workspace(
         created_at: now,
     };
     let mut state = WorkspaceState::empty(workspace.clone(), 0);
-    let ctx = Ctx { state: &state, actor, now };
-    let mut events = vec![Event::WorkspaceCreated { workspace: workspace.clone() }];
-    let mut audit = vec![ctx.audit("workspace.create", "workspace", Some(workspace.id), NOTHING, Some(&workspace))];
+    let ctx = Ctx {
+        state: &state,
+        actor,
+        now,
+    };
+    let mut events = vec![Event::WorkspaceCreated {
+        workspace: workspace.clone(),
+    }];
+    let mut audit = vec![ctx.audit(
+        "workspace.create",
+        "workspace",
+        Some(workspace.id),
+        NOTHING,
+        Some(&workspace),
+    )];
     let mut groups = Vec::new();
     for key in DefaultGroup::ALL {
         let group = Group {
@@ -66,7 +78,11 @@ pub fn new_workspace(
             name: key.name().to_owned(),
             description: key.description().to_owned(),
             member_kind: key.member_kind(),
-            membership: if key.rule().is_some() { Membership::Dynamic } else { Membership::Static },
+            membership: if key.rule().is_some() {
+                Membership::Dynamic
+            } else {
+                Membership::Static
+            },
             rule: key.rule().map(str::to_owned),
             owner: None,
             default_group: Some(key),
@@ -75,21 +91,51 @@ pub fn new_workspace(
             created_at: now,
             updated_at: now,
         };
-        audit.push(ctx.audit("group.create", "group", Some(group.id), NOTHING, Some(&group)));
-        events.push(Event::GroupUpserted { group: group.clone() });
+        audit.push(ctx.audit(
+            "group.create",
+            "group",
+            Some(group.id),
+            NOTHING,
+            Some(&group),
+        ));
+        events.push(Event::GroupUpserted {
+            group: group.clone(),
+        });
         groups.push(group);
     }
-    audit.push(ctx.audit("member.create", "member", Some(admin.id), NOTHING, Some(&admin)));
-    events.push(Event::MemberUpserted { member: admin.clone() });
+    audit.push(ctx.audit(
+        "member.create",
+        "member",
+        Some(admin.id),
+        NOTHING,
+        Some(&admin),
+    ));
+    events.push(Event::MemberUpserted {
+        member: admin.clone(),
+    });
     state.apply(1, &events);
-    let ctx = Ctx { state: &state, actor, now };
+    let ctx = Ctx {
+        state: &state,
+        actor,
+        now,
+    };
     let mut outcome = Outcome {
         value: admin.clone(),
         events,
         audit,
     };
-    crate::members::join_default(&ctx, &mut outcome, DefaultGroup::Admins, MembershipSource::System);
-    crate::members::join_default(&ctx, &mut outcome, DefaultGroup::PlatformUsers, MembershipSource::System);
+    crate::members::join_default(
+        &ctx,
+        &mut outcome,
+        DefaultGroup::Admins,
+        MembershipSource::System,
+    );
+    crate::members::join_default(
+        &ctx,
+        &mut outcome,
+        DefaultGroup::PlatformUsers,
+        MembershipSource::System,
+    );
     outcome.audit.push(ctx.audit(
         "token.create",
         "token",
@@ -97,9 +143,15 @@ pub fn new_workspace(
         NOTHING,
         Some(&serde_json::json!({"id": token.id, "member_id": admin.id, "name": token.name})),
     ));
-    outcome.events.push(Event::TokenCreated { token: token.clone() });
+    outcome.events.push(Event::TokenCreated {
+        token: token.clone(),
+    });
     Ok(Outcome {
-        value: Bootstrap { workspace, admin, token },
+        value: Bootstrap {
+            workspace,
+            admin,
+            token,
+        },
         events: outcome.events,
         audit: outcome.audit,
     })

@@ -13,7 +13,8 @@ use crate::patch::nullable;
 use crate::{validate, Ctx, OpError, Outcome, NOTHING};
 
 const MANAGE_RULE: &str = "only admins create, update or delete groups";
-const DEFAULT_RULE: &str = "default groups cannot be renamed, changed or deleted: only custom groups can be updated";
+const DEFAULT_RULE: &str =
+    "default groups cannot be renamed, changed or deleted: only custom groups can be updated";
 
 /// The body of `POST /groups`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -98,8 +99,16 @@ pub fn create(ctx: &Ctx, input: NewGroup) -> Result<Outcome<Group>, OpError> {
         updated_at: ctx.now,
     };
     let mut outcome = Outcome {
-        events: vec![Event::GroupUpserted { group: group.clone() }],
-        audit: vec![ctx.audit("group.create", "group", Some(group.id), NOTHING, Some(&group))],
+        events: vec![Event::GroupUpserted {
+            group: group.clone(),
+        }],
+        audit: vec![ctx.audit(
+            "group.create",
+            "group",
+            Some(group.id),
+            NOTHING,
+            Some(&group),
+        )],
         value: group,
     };
     if let Some(owner) = owner {
@@ -123,12 +132,24 @@ fn ensure_name_free(ctx: &Ctx, name: &str, except: Option<Id>) -> Result<(), OpE
 fn valid_owner<'a>(ctx: &Ctx<'a>, owner: Id) -> Result<&'a Member, OpError> {
     match ctx.state.member(&owner) {
         Some(m) if m.kind == MemberKind::User && m.is_active() => Ok(m),
-        Some(_) => Err(OpError::invalid("owner", "the owner must be an active internal user")),
-        None => Err(OpError::invalid("owner", "the owner is not a member of this workspace")),
+        Some(_) => Err(OpError::invalid(
+            "owner",
+            "the owner must be an active internal user",
+        )),
+        None => Err(OpError::invalid(
+            "owner",
+            "the owner is not a member of this workspace",
+        )),
     }
 }
 
-fn record_member<T>(ctx: &Ctx, outcome: &mut Outcome<T>, group: &Group, member_id: Id, source: MembershipSource) {
+fn record_member<T>(
+    ctx: &Ctx,
+    outcome: &mut Outcome<T>,
+    group: &Group,
+    member_id: Id,
+    source: MembershipSource,
+) {
     let membership = StaticMembership {
         group_id: group.id,
         member_id,
@@ -136,14 +157,20 @@ fn record_member<T>(ctx: &Ctx, outcome: &mut Outcome<T>, group: &Group, member_i
         added_by: ctx.actor.member_id(),
         added_at: ctx.now,
     };
-    outcome
-        .audit
-        .push(ctx.audit("group.member_add", "group", Some(group.id), NOTHING, Some(&membership)));
+    outcome.audit.push(ctx.audit(
+        "group.member_add",
+        "group",
+        Some(group.id),
+        NOTHING,
+        Some(&membership),
+    ));
     outcome.events.push(Event::MembershipAdded { membership });
 }
 
 fn existing<'a>(ctx: &Ctx<'a>, id: Id) -> Result<&'a Group, OpError> {
-    ctx.state.group(&id).ok_or_else(|| OpError::not_found("group"))
+    ctx.state
+        .group(&id)
+        .ok_or_else(|| OpError::not_found("group"))
 }
 
 /// Refuses when the client named a version (`If-Match`) that is no longer current.
@@ -158,7 +185,12 @@ pub fn check_version(group: &Group, expected: Option<i64>) -> Result<(), OpError
 }
 
 /// Renames, describes or re-owns a custom group.
-pub fn update(ctx: &Ctx, id: Id, patch: GroupPatch, expected_version: Option<i64>) -> Result<Outcome<Group>, OpError> {
+pub fn update(
+    ctx: &Ctx,
+    id: Id,
+    patch: GroupPatch,
+    expected_version: Option<i64>,
+) -> Result<Outcome<Group>, OpError> {
     let before = existing(ctx, id)?;
     require_admin(ctx, MANAGE_RULE)?;
     if before.is_default() {
@@ -184,7 +216,10 @@ pub fn update(ctx: &Ctx, id: Id, patch: GroupPatch, expected_version: Option<i64
             }
             (MemberKind::Customer, None) => {}
             (MemberKind::User, None) => {
-                return Err(OpError::invalid("owner", "a user group always has an owner"))
+                return Err(OpError::invalid(
+                    "owner",
+                    "a user group always has an owner",
+                ))
             }
             (MemberKind::User, Some(owner)) => {
                 valid_owner(ctx, owner)?;
@@ -201,8 +236,16 @@ pub fn update(ctx: &Ctx, id: Id, patch: GroupPatch, expected_version: Option<i64
     group.version += 1;
     group.updated_at = ctx.now;
     let mut outcome = Outcome {
-        events: vec![Event::GroupUpserted { group: group.clone() }],
-        audit: vec![ctx.audit("group.update", "group", Some(id), Some(before), Some(&group))],
+        events: vec![Event::GroupUpserted {
+            group: group.clone(),
+        }],
+        audit: vec![ctx.audit(
+            "group.update",
+            "group",
+            Some(id),
+            Some(before),
+            Some(&group),
+        )],
         value: group,
     };
     if let Some(owner) = new_owner {
@@ -253,7 +296,12 @@ fn ensure_hand_kept(group: &Group) -> Result<(), OpError> {
 }
 
 /// Who may add `member` to or remove it from `group` (SPEC §2).
-fn ensure_may_edit_members(ctx: &Ctx, group: &Group, member: &Member, verb: &str) -> Result<(), OpError> {
+fn ensure_may_edit_members(
+    ctx: &Ctx,
+    group: &Group,
+    member: &Member,
+    verb: &str,
+) -> Result<(), OpError> {
     if is_admin(ctx) {
         return Ok(());
     }
@@ -291,9 +339,16 @@ fn ensure_may_edit_members(ctx: &Ctx, group: &Group, member: &Member, verb: &str
 
 /// Adds a member to a static group by hand. Adding a member already recorded changes
 /// nothing and answers the existing record (`false`: nothing created).
-pub fn add_member(ctx: &Ctx, group_id: Id, member_id: Id) -> Result<Outcome<(StaticMembership, bool)>, OpError> {
+pub fn add_member(
+    ctx: &Ctx,
+    group_id: Id,
+    member_id: Id,
+) -> Result<Outcome<(StaticMembership, bool)>, OpError> {
     let group = existing(ctx, group_id)?;
-    let member = ctx.state.member(&member_id).ok_or_else(|| OpError::not_found("member"))?;
+    let member = ctx
+        .state
+        .member(&member_id)
+        .ok_or_else(|| OpError::not_found("member"))?;
     ensure_hand_kept(group)?;
     ensure_may_edit_members(ctx, group, member, "add")?;
     if member.kind != group.member_kind {
@@ -318,7 +373,13 @@ pub fn add_member(ctx: &Ctx, group_id: Id, member_id: Id) -> Result<Outcome<(Sta
         added_at: ctx.now,
     };
     let mut outcome = Outcome::unchanged((membership, true));
-    record_member(ctx, &mut outcome, group, member_id, MembershipSource::Manual);
+    record_member(
+        ctx,
+        &mut outcome,
+        group,
+        member_id,
+        MembershipSource::Manual,
+    );
     Ok(outcome)
 }
 
@@ -329,7 +390,10 @@ pub fn remove_member(ctx: &Ctx, group_id: Id, member_id: Id) -> Result<Outcome<(
         .state
         .static_membership(&group_id, &member_id)
         .ok_or_else(|| OpError::NotFound("the member is not in this group".into()))?;
-    let member = ctx.state.member(&member_id).ok_or_else(|| OpError::not_found("member"))?;
+    let member = ctx
+        .state
+        .member(&member_id)
+        .ok_or_else(|| OpError::not_found("member"))?;
     ensure_hand_kept(group)?;
     ensure_may_edit_members(ctx, group, member, "remove")?;
     if group.owner == Some(member_id) {
@@ -341,11 +405,22 @@ pub fn remove_member(ctx: &Ctx, group_id: Id, member_id: Id) -> Result<Outcome<(
         && ctx.state.is_admin(&member_id)
         && ctx.state.active_admin_count() <= 1
     {
-        return Err(OpError::conflict("the last active admin cannot be removed from Admins"));
+        return Err(OpError::conflict(
+            "the last active admin cannot be removed from Admins",
+        ));
     }
     Ok(Outcome {
         value: (),
-        events: vec![Event::MembershipRemoved { group_id, member_id }],
-        audit: vec![ctx.audit("group.member_remove", "group", Some(group_id), Some(record), NOTHING)],
+        events: vec![Event::MembershipRemoved {
+            group_id,
+            member_id,
+        }],
+        audit: vec![ctx.audit(
+            "group.member_remove",
+            "group",
+            Some(group_id),
+            Some(record),
+            NOTHING,
+        )],
     })
 }

@@ -87,16 +87,27 @@ pub fn create(ctx: &Ctx, input: NewMember) -> Result<Outcome<Member>, OpError> {
     };
     if input.kind == MemberKind::User {
         if input.account.is_some() {
-            return Err(OpError::invalid("account", "`account` applies to customers only"));
+            return Err(OpError::invalid(
+                "account",
+                "`account` applies to customers only",
+            ));
         }
         if input.email_verified.is_some() {
-            return Err(OpError::invalid("email_verified", "`email_verified` applies to customers only"));
+            return Err(OpError::invalid(
+                "email_verified",
+                "`email_verified` applies to customers only",
+            ));
         }
     }
     let email = match input.email.as_deref() {
         Some(raw) => Some(validate::email("email", raw)?),
         None if user_type == Some(UserType::Agent) => None,
-        None => return Err(OpError::invalid("email", "`email` is required (only agents may have none)")),
+        None => {
+            return Err(OpError::invalid(
+                "email",
+                "`email` is required (only agents may have none)",
+            ))
+        }
     };
     if let Some(email) = &email {
         ensure_email_free(ctx, email, None)?;
@@ -105,7 +116,10 @@ pub fn create(ctx: &Ctx, input: NewMember) -> Result<Outcome<Member>, OpError> {
         (Some(name), _) => validate::name("display_name", name)?,
         (None, Some(email)) => email.clone(),
         (None, None) => {
-            return Err(OpError::invalid("display_name", "an agent without email needs a `display_name`"))
+            return Err(OpError::invalid(
+                "display_name",
+                "an agent without email needs a `display_name`",
+            ))
         }
     };
     let account = match input.account.as_deref() {
@@ -131,12 +145,25 @@ pub fn create(ctx: &Ctx, input: NewMember) -> Result<Outcome<Member>, OpError> {
         updated_at: ctx.now,
     };
     let mut outcome = Outcome {
-        events: vec![Event::MemberUpserted { member: member.clone() }],
-        audit: vec![ctx.audit("member.create", "member", Some(member.id), NOTHING, Some(&member))],
+        events: vec![Event::MemberUpserted {
+            member: member.clone(),
+        }],
+        audit: vec![ctx.audit(
+            "member.create",
+            "member",
+            Some(member.id),
+            NOTHING,
+            Some(&member),
+        )],
         value: member,
     };
     if outcome.value.user_type == Some(UserType::TeamMember) {
-        join_default(ctx, &mut outcome, DefaultGroup::PlatformUsers, MembershipSource::System);
+        join_default(
+            ctx,
+            &mut outcome,
+            DefaultGroup::PlatformUsers,
+            MembershipSource::System,
+        );
     }
     Ok(outcome)
 }
@@ -211,19 +238,28 @@ pub fn update(ctx: &Ctx, id: Id, patch: MemberPatch) -> Result<Outcome<Member>, 
         };
     }
     if let Some(display_name) = patch.display_name {
-        let raw = display_name.ok_or_else(|| OpError::invalid("display_name", "`display_name` cannot be removed"))?;
+        let raw = display_name
+            .ok_or_else(|| OpError::invalid("display_name", "`display_name` cannot be removed"))?;
         member.display_name = validate::name("display_name", &raw)?;
     }
     if let Some(verified) = patch.email_verified {
         if member.kind != MemberKind::Customer {
-            return Err(OpError::invalid("email_verified", "`email_verified` applies to customers only"));
+            return Err(OpError::invalid(
+                "email_verified",
+                "`email_verified` applies to customers only",
+            ));
         }
-        let verified = verified.ok_or_else(|| OpError::invalid("email_verified", "`email_verified` must be true or false"))?;
+        let verified = verified.ok_or_else(|| {
+            OpError::invalid("email_verified", "`email_verified` must be true or false")
+        })?;
         member.email_verified = Some(verified);
     }
     if let Some(account) = patch.account {
         if member.kind != MemberKind::Customer {
-            return Err(OpError::invalid("account", "`account` applies to customers only"));
+            return Err(OpError::invalid(
+                "account",
+                "`account` applies to customers only",
+            ));
         }
         member.account = match account {
             Some(raw) => Some(validate::name("account", &raw)?),
@@ -239,7 +275,9 @@ pub fn update(ctx: &Ctx, id: Id, patch: MemberPatch) -> Result<Outcome<Member>, 
             && ctx.state.is_admin(&id)
             && ctx.state.active_admin_count() <= 1
         {
-            return Err(OpError::conflict("the last active admin cannot be deactivated"));
+            return Err(OpError::conflict(
+                "the last active admin cannot be deactivated",
+            ));
         }
         member.state = state;
     }
@@ -253,7 +291,9 @@ pub fn update(ctx: &Ctx, id: Id, patch: MemberPatch) -> Result<Outcome<Member>, 
         _ => "member.update",
     };
     Ok(Outcome {
-        events: vec![Event::MemberUpserted { member: member.clone() }],
+        events: vec![Event::MemberUpserted {
+            member: member.clone(),
+        }],
         audit: vec![ctx.audit(action, "member", Some(id), Some(before), Some(&member))],
         value: member,
     })

@@ -56,15 +56,26 @@ pub fn create(ctx: &Ctx, input: NewProperty) -> Result<Outcome<PropertyDef>, OpE
         created_at: ctx.now,
     };
     Ok(Outcome {
-        events: vec![Event::PropertyUpserted { property: property.clone() }],
-        audit: vec![ctx.audit("property.create", "property", Some(property.id), NOTHING, Some(&property))],
+        events: vec![Event::PropertyUpserted {
+            property: property.clone(),
+        }],
+        audit: vec![ctx.audit(
+            "property.create",
+            "property",
+            Some(property.id),
+            NOTHING,
+            Some(&property),
+        )],
         value: property,
     })
 }
 
 /// Changes a property's description or, while no member has a value, its type.
 pub fn update(ctx: &Ctx, id: Id, patch: PropertyPatch) -> Result<Outcome<PropertyDef>, OpError> {
-    let before = ctx.state.property(&id).ok_or_else(|| OpError::not_found("property"))?;
+    let before = ctx
+        .state
+        .property(&id)
+        .ok_or_else(|| OpError::not_found("property"))?;
     require_admin(ctx, RULE)?;
     let mut property = before.clone();
     if let Some(description) = &patch.description {
@@ -72,7 +83,10 @@ pub fn update(ctx: &Ctx, id: Id, patch: PropertyPatch) -> Result<Outcome<Propert
     }
     if let Some(value_type) = patch.value_type {
         if value_type != before.value_type {
-            let holders = ctx.state.members_with_property(before.applies_to, &before.name).count();
+            let holders = ctx
+                .state
+                .members_with_property(before.applies_to, &before.name)
+                .count();
             if holders > 0 {
                 return Err(OpError::conflict(format!(
                     "property `{}` has values on {holders} member(s); its type cannot change while values exist",
@@ -86,18 +100,32 @@ pub fn update(ctx: &Ctx, id: Id, patch: PropertyPatch) -> Result<Outcome<Propert
         return Ok(Outcome::unchanged(property));
     }
     Ok(Outcome {
-        events: vec![Event::PropertyUpserted { property: property.clone() }],
-        audit: vec![ctx.audit("property.update", "property", Some(id), Some(before), Some(&property))],
+        events: vec![Event::PropertyUpserted {
+            property: property.clone(),
+        }],
+        audit: vec![ctx.audit(
+            "property.update",
+            "property",
+            Some(id),
+            Some(before),
+            Some(&property),
+        )],
         value: property,
     })
 }
 
 /// Deletes a property and removes its values from every member, in one write.
 pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
-    let property = ctx.state.property(&id).ok_or_else(|| OpError::not_found("property"))?;
+    let property = ctx
+        .state
+        .property(&id)
+        .ok_or_else(|| OpError::not_found("property"))?;
     require_admin(ctx, RULE)?;
     let mut events = vec![Event::PropertyDeleted { id }];
-    for member in ctx.state.members_with_property(property.applies_to, &property.name) {
+    for member in ctx
+        .state
+        .members_with_property(property.applies_to, &property.name)
+    {
         let mut member = member.clone();
         member.properties.remove(&property.name);
         member.updated_at = ctx.now;
@@ -106,6 +134,12 @@ pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
     Ok(Outcome {
         value: (),
         events,
-        audit: vec![ctx.audit("property.delete", "property", Some(id), Some(property), NOTHING)],
+        audit: vec![ctx.audit(
+            "property.delete",
+            "property",
+            Some(id),
+            Some(property),
+            NOTHING,
+        )],
     })
 }

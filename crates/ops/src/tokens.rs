@@ -7,11 +7,19 @@ use crate::access::is_admin;
 use crate::{Ctx, OpError, Outcome, NOTHING};
 
 /// Issues a token for `member_id` (the actor itself when `None`).
-pub fn create(ctx: &Ctx, member_id: Option<Id>, name: Option<String>, hash: String) -> Result<Outcome<TokenRecord>, OpError> {
+pub fn create(
+    ctx: &Ctx,
+    member_id: Option<Id>,
+    name: Option<String>,
+    hash: String,
+) -> Result<Outcome<TokenRecord>, OpError> {
     let target_id = member_id
         .or(ctx.actor.member_id())
         .ok_or_else(|| OpError::invalid("member_id", "name the member the token is for"))?;
-    let target = ctx.state.member(&target_id).ok_or_else(|| OpError::not_found("member"))?;
+    let target = ctx
+        .state
+        .member(&target_id)
+        .ok_or_else(|| OpError::not_found("member"))?;
     if ctx.actor.member_id() != Some(target_id) {
         let for_agent = target.user_type == Some(UserType::Agent);
         let cli = ctx.actor.member_id().is_none();
@@ -22,11 +30,16 @@ pub fn create(ctx: &Ctx, member_id: Option<Id>, name: Option<String>, hash: Stri
         }
     }
     if !target.is_active() {
-        return Err(OpError::conflict("the member is deactivated: no token can be issued for it"));
+        return Err(OpError::conflict(
+            "the member is deactivated: no token can be issued for it",
+        ));
     }
     if let Some(name) = &name {
         if name.chars().count() > 200 {
-            return Err(OpError::invalid("name", "name must be at most 200 characters"));
+            return Err(OpError::invalid(
+                "name",
+                "name must be at most 200 characters",
+            ));
         }
     }
     let token = TokenRecord {
@@ -37,10 +50,19 @@ pub fn create(ctx: &Ctx, member_id: Option<Id>, name: Option<String>, hash: Stri
         created_by: ctx.actor.member_id(),
         created_at: ctx.now,
     };
-    let shown = serde_json::json!({"id": token.id, "member_id": token.member_id, "name": token.name});
+    let shown =
+        serde_json::json!({"id": token.id, "member_id": token.member_id, "name": token.name});
     Ok(Outcome {
-        events: vec![Event::TokenCreated { token: token.clone() }],
-        audit: vec![ctx.audit("token.create", "token", Some(token.id), NOTHING, Some(&shown))],
+        events: vec![Event::TokenCreated {
+            token: token.clone(),
+        }],
+        audit: vec![ctx.audit(
+            "token.create",
+            "token",
+            Some(token.id),
+            NOTHING,
+            Some(&shown),
+        )],
         value: token,
     })
 }
@@ -57,7 +79,8 @@ pub fn revoke(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
         .token(&id)
         .filter(|t| may_manage(ctx, t))
         .ok_or_else(|| OpError::not_found("token"))?;
-    let shown = serde_json::json!({"id": token.id, "member_id": token.member_id, "name": token.name});
+    let shown =
+        serde_json::json!({"id": token.id, "member_id": token.member_id, "name": token.name});
     Ok(Outcome {
         value: (),
         events: vec![Event::TokenRevoked { id }],

@@ -48,7 +48,10 @@ pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
     if valid {
         Ok(email.to_owned())
     } else {
-        Err(OpError::invalid(field, format!("`{raw}` is not a valid email address")))
+        Err(OpError::invalid(
+            field,
+            format!("`{raw}` is not a valid email address"),
+        ))
     }
 }
 
@@ -56,7 +59,10 @@ pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
 pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(OpError::invalid(field, format!("{field} must not be empty")));
+        return Err(OpError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(OpError::invalid(
@@ -116,7 +122,10 @@ pub fn apply_properties(
         let Some(def) = state.property_named(kind, name) else {
             return Err(OpError::invalid(
                 field,
-                format!("unknown property `{name}`: no such property is defined for {}s", kind.as_str()),
+                format!(
+                    "unknown property `{name}`: no such property is defined for {}s",
+                    kind.as_str()
+                ),
             ));
         };
         let typed = match (def.value_type, value) {
@@ -173,8 +182,20 @@ mod tests {
     #[test]
     fn email_requires_one_at_and_a_dotted_domain() {
         assert!(email("email", "ada@example.com").is_ok());
-        assert_eq!(email("email", "  Ada@Example.com ").ok().as_deref(), Some("Ada@Example.com"));
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
+        assert_eq!(
+            email("email", "  Ada@Example.com ").ok().as_deref(),
+            Some("Ada@Example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
             assert!(email("email", bad).is_err(), "{bad} accepted");
         }
     }
@@ -182,7 +203,15 @@ mod tests {
     #[test]
     fn property_names_are_lower_case_identifiers_and_not_built_ins() {
         assert!(property_name("cost_center2").is_ok());
-        for bad in ["", "Department", "2x", "a-b", "email", "email_domain", "type"] {
+        for bad in [
+            "",
+            "Department",
+            "2x",
+            "a-b",
+            "email",
+            "email_domain",
+            "type",
+        ] {
             assert!(property_name(bad).is_err(), "{bad} accepted");
         }
     }

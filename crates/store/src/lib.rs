@@ -27,7 +27,13 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
 
     /// Creates a workspace and commits its first events as revision 1.
-    async fn create_workspace(&self, workspace: &Workspace, events: &[Event], audit: &[AuditEntry], at: Timestamp) -> Result<Revision>;
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        events: &[Event],
+        audit: &[AuditEntry],
+        at: Timestamp,
+    ) -> Result<Revision>;
 
     /// Every workspace with its current revision.
     async fn workspace_revisions(&self) -> Result<Vec<(Id, Revision)>>;
@@ -45,7 +51,12 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_write(&self, workspace: Id) -> Result<Box<dyn WriteTx>>;
 
     /// Audit records newest first, strictly before `(revision, seq)` when given.
-    async fn audit(&self, workspace: Id, before: Option<(Revision, i32)>, limit: u32) -> Result<Vec<AuditRecord>>;
+    async fn audit(
+        &self,
+        workspace: Id,
+        before: Option<(Revision, i32)>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>>;
 }
 
 /// An open write on one workspace. Dropping it without [`commit`](WriteTx::commit)
@@ -61,7 +72,12 @@ pub trait WriteTx: Send {
 
     /// Applies the events to the tables, appends them to the event log, writes the audit
     /// entries, and commits, all or nothing.
-    async fn commit(self: Box<Self>, events: &[Event], audit: &[AuditEntry], at: Timestamp) -> Result<()>;
+    async fn commit(
+        self: Box<Self>,
+        events: &[Event],
+        audit: &[AuditEntry],
+        at: Timestamp,
+    ) -> Result<()>;
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`)

@@ -27,7 +27,9 @@ fn parse_id(raw: &str) -> Result<Id> {
 /// A membership row as the tables hold it.
 type MembershipRow = (String, String, String, Option<String>, i64);
 
-fn membership_from_row((group_id, member_id, source, added_by, added_at): MembershipRow) -> Result<StaticMembership> {
+fn membership_from_row(
+    (group_id, member_id, source, added_by, added_at): MembershipRow,
+) -> Result<StaticMembership> {
     Ok(StaticMembership {
         group_id: parse_id(&group_id)?,
         member_id: parse_id(&member_id)?,
@@ -38,7 +40,17 @@ fn membership_from_row((group_id, member_id, source, added_by, added_at): Member
 }
 
 /// An audit row as the tables hold it.
-type AuditRow = (i64, i32, i64, String, String, String, Option<String>, Option<String>, Option<String>);
+type AuditRow = (
+    i64,
+    i32,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn audit_from_row(row: AuditRow) -> Result<roster_model::AuditRecord> {
     let (revision, seq, at, actor, action, target_type, target_id, before, after) = row;
@@ -408,7 +420,12 @@ macro_rules! sql_store {
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite, SqliteTx, None::<&str>);
-sql_store!(PgStore, sqlx::Postgres, PgTx, Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    PgTx,
+    Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+);
 
 impl SqliteStore {
     /// Opens (creating if needed) a SQLite file in WAL mode with full fsync, so that a
@@ -420,7 +437,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }

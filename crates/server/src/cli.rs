@@ -1,0 +1,243 @@
+//! The command line: `roster serve`, `roster workspace create`, `roster token create`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use roster_model::{Actor, Id};
+
+use crate::Roster;
+
+/// The URL used when none is given: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://roster.db";
+
+/// Roster: self-hosted access control.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (bootstraps a workspace on an empty database).
+    Serve(Serve),
+    /// Manage workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+struct Database {
+    /// `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Debug, Args)]
+struct Serve {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ROSTER_LISTEN")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    database: Database,
+    /// Email of the first admin, when the database is empty.
+    #[arg(long, default_value = "admin@example.com")]
+    admin_email: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace with its default groups and first admin; prints the admin's token.
+    Create {
+        #[command(flatten)]
+        database: Database,
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+        /// Email of the first admin.
+        #[arg(long)]
+        admin_email: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a member.
+    Create {
+        #[command(flatten)]
+        database: Database,
+        /// The workspace's id.
+        #[arg(long)]
+        workspace: Id,
+        /// The member's email.
+        #[arg(long)]
+        member: String,
+        /// A label for the token.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line and returns the process's exit code.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(serve) => run_serve(serve).await,
+        Command::Workspace(WorkspaceCommand::Create {
+            database,
+            name,
+            admin_email,
+            json,
+        }) => {
+            let roster = open(&database).await?;
+            let (boot, token) = roster
+                .create_workspace(&name, &admin_email, Actor::Cli)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "workspace_id": boot.workspace.id,
+                        "name": boot.workspace.name,
+                        "admin_member_id": boot.admin.id,
+                        "admin_email": boot.admin.email,
+                        "token": token,
+                    })
+                );
+            } else {
+                println!(
+                    "Created workspace {} ({})",
+                    boot.workspace.name, boot.workspace.id
+                );
+                println!("Admin {} ({})", admin_email, boot.admin.id);
+                println!("Admin token (shown once): {token}");
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            database,
+            workspace,
+            member,
+            name,
+            json,
+        }) => {
+            let roster = open(&database).await?;
+            let handle = roster
+                .workspace(workspace)
+                .await
+                .map_err(|e| e.to_string())?;
+            let member_id = handle
+                .read()
+                .member_by_email(&member)
+                .map(|m| m.id)
+                .ok_or_else(|| format!("no member with email {member} in workspace {workspace}"))?;
+            let (secret, hash) = crate::secret::new_token();
+            let (record, _) = roster
+                .write(workspace, Actor::Cli, |ctx| {
+                    roster_ops::tokens::create(ctx, Some(member_id), name, hash)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": record.id, "member_id": member_id, "token": secret})
+                );
+            } else {
+                println!("Token for {member} (shown once): {secret}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn open(database: &Database) -> Result<Arc<Roster>, String> {
+    Roster::open(&database.database_url)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", database.database_url))
+}
+
+async fn run_serve(serve: Serve) -> Result<(), String> {
+    let roster = open(&serve.database).await?;
+    if roster.workspace_ids().is_empty() {
+        let (boot, token) = roster
+            .create_workspace("Default", &serve.admin_email, Actor::System)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "Roster created workspace {} ({}) with admin {}.",
+            boot.workspace.name, boot.workspace.id, serve.admin_email
+        );
+        println!("Admin token (shown once, keep it): {token}");
+        println!(
+            "Try: curl -H 'Authorization: Bearer {token}' http://{}/api/v1/groups",
+            serve.listen
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(serve.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
+    tracing::info!(listen = %serve.listen, store = roster.store().backend(), "roster is serving");
+    tokio::spawn(roster.clone().follow());
+    axum::serve(listener, crate::http::router(roster))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("roster stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C, letting in-flight requests finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,231 @@
+//! Extractors that turn every bad input into a precise problem: the bearer token, JSON
+//! bodies, ids in paths, pagination.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use base64::Engine;
+use roster_model::{Actor, Id};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::runtime::WorkspaceHandle;
+
+/// The workspace and actor a request's bearer token names.
+pub struct Auth {
+    /// The token's workspace.
+    pub workspace: Id,
+    /// Its engine.
+    pub handle: Arc<WorkspaceHandle>,
+    /// The member behind the token.
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        let (handle, workspace, member_id) = state
+            .roster
+            .authenticate(token)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+        let active = handle
+            .read()
+            .member(&member_id)
+            .is_some_and(|m| m.is_active());
+        if !active {
+            return Err(ApiError::unauthorized("the token's member is deactivated"));
+        }
+        Ok(Auth {
+            workspace,
+            handle,
+            actor: Actor::Member { id: member_id },
+        })
+    }
+}
+
+/// A JSON body: at most 1 MiB (the router's limit), `application/json` when a type is
+/// given, unknown fields refused. Syntax errors and unknown fields are 400; a value of the
+/// wrong type or a missing field is 422 naming where.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+            let json = content_type
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .is_some_and(|mime| {
+                    let mime = mime.trim().to_ascii_lowercase();
+                    mime == "application/json" || mime.ends_with("+json")
+                });
+            if !json {
+                return Err(ApiError::unsupported_media_type(
+                    "send the body as application/json",
+                ));
+            }
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large("the body is larger than 1 MiB")
+                } else {
+                    ApiError::bad_request(format!("the body could not be read: {rejection}"))
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON document, classifying what is wrong with it.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        use serde_json::error::Category;
+        let message = error.to_string();
+        match error.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request(format!("malformed JSON: {message}"))
+            }
+            Category::Data if message.starts_with("unknown field") => {
+                ApiError::bad_request(message)
+            }
+            Category::Data => ApiError::invalid(None, message),
+        }
+    })
+}
+
+/// Parses an id from a path. A string that is not an id names nothing: 404.
+pub fn path_id(raw: &str, what: &str) -> Result<Id, ApiError> {
+    Id::parse_str(raw).map_err(|_| ApiError::not_found(format!("{what} not found")))
+}
+
+/// `?limit=&cursor=` of every list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// At most this many items (1 to 1000; 100 by default).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 1000;
+
+impl PageQuery {
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n as usize),
+            Some(_) => Err(ApiError::invalid(
+                Some("limit".into()),
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            )),
+        }
+    }
+
+    /// The cursor decoded to the text it wraps.
+    pub fn cursor_text(&self) -> Result<Option<String>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|raw| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(raw)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| ApiError::bad_request("the cursor is not one this server gave"))
+            })
+            .transpose()
+    }
+
+    /// The cursor as the id of the last item seen.
+    pub fn cursor_id(&self) -> Result<Option<Id>, ApiError> {
+        self.cursor_text()?
+            .map(|text| {
+                Id::parse_str(&text)
+                    .map_err(|_| ApiError::bad_request("the cursor is not one this server gave"))
+            })
+            .transpose()
+    }
+}
+
+/// Wraps text as an opaque cursor.
+pub fn cursor(text: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The version a client names in `If-Match` (`"3"`, `W/"3"` or `*`).
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("If-Match is not text"))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request("If-Match must be an ETag this server gave"))
+}
+
+/// A query string, with a malformed one answered as a 400 problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("bad query string: {}", rejection.body_text()))
+            })
+    }
+}
+
+impl Auth {
+    /// An operations context over a read of the engine.
+    pub fn ctx<'a>(&self, state: &'a roster_engine::WorkspaceState) -> roster_ops::Ctx<'a> {
+        roster_ops::Ctx {
+            state,
+            actor: self.actor,
+            now: roster_model::now(),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The HTTP API under `/api/v1`: one module per resource, errors mapped once in
+//! [`problem`], inputs checked in [`extract`], the OpenAPI document built from the
+//! handlers' annotations in [`openapi`].
+
+mod audit;
+pub mod extract;
+mod groups;
+mod members;
+mod openapi;
+pub mod problem;
+mod properties;
+mod tokens;
+mod workspace;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use roster_model::Revision;
+use serde::Serialize;
+
+pub use problem::{ApiError, Problem};
+
+use crate::Roster;
+
+/// Largest request body accepted: 1 MiB.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The runtime.
+    pub roster: Arc<Roster>,
+}
+
+/// The whole HTTP surface.
+pub fn router(roster: Arc<Roster>) -> Router {
+    let api = Router::new()
+        .merge(members::routes())
+        .merge(properties::routes())
+        .merge(groups::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
+        .merge(workspace::routes())
+        .route("/openapi.json", get(openapi::document));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal(&"a handler panicked").into_response()
+        }))
+        .with_state(AppState { roster })
+}
+
+/// A write's answer: the object and the revision the write produced, in the body and in
+/// the `Roster-Revision` header.
+#[derive(Serialize)]
+pub struct Written<T> {
+    #[serde(flatten)]
+    item: T,
+    revision: Revision,
+}
+
+/// Answers a write.
+pub fn written<T: Serialize>(status: StatusCode, item: T, revision: Revision) -> Response {
+    let mut response = (status, Json(Written { item, revision })).into_response();
+    response
+        .headers_mut()
+        .insert("roster-revision", HeaderValue::from(revision));
+    response
+}
+
+/// A page of a list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,43 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the types they
+//! exchange, served at `/api/v1/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{audit, groups, members, properties, tokens, workspace};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Roster", description = "Self-hosted access control: members, groups, roles and checks."),
+    paths(
+        members::list, members::create, members::show, members::update,
+        properties::list, properties::create, properties::show, properties::update, properties::delete,
+        groups::list, groups::create, groups::show, groups::update, groups::remove,
+        groups::members, groups::add_member, groups::remove_member,
+        tokens::list, tokens::create, tokens::revoke,
+        audit::list,
+        workspace::show,
+    ),
+    components(schemas(roster_model::Member, roster_model::Group, roster_model::PropertyDef, super::Problem)),
+    modifiers(&Bearer),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document, built once per request (it is small and rarely asked for).
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

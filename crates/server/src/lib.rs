@@ -1,0 +1,9 @@
+//! The `roster` program: the runtime that keeps one engine per workspace following the
+//! store, the HTTP API on top of it, and the command line.
+
+pub mod cli;
+pub mod http;
+pub mod runtime;
+pub mod secret;
+
+pub use runtime::{Roster, RuntimeError};

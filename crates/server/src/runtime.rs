@@ -1,0 +1,246 @@
+//! The runtime: one engine per workspace, following the store.
+//!
+//! The store is the only source of truth. A write takes the workspace's lock in this
+//! process, then the store's revision lock, catches the engine up with any revision
+//! another process committed, lets an operation decide against that current state,
+//! commits the operation's events, and applies them to the engine before answering. A
+//! background follower applies other processes' revisions within a fraction of a second.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use roster_engine::WorkspaceState;
+use roster_model::{Actor, Id, Revision};
+use roster_ops::{Ctx, OpError, Outcome};
+use roster_store::{RevisionEvents, Store, StoreError};
+use tokio::sync::Mutex;
+
+/// How often the follower looks for revisions written by other processes.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Why the runtime could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// An operation refused.
+    #[error(transparent)]
+    Op(#[from] OpError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The workspace does not exist.
+    #[error("workspace not found")]
+    WorkspaceNotFound,
+    /// The engine could not be built from the store.
+    #[error("could not load the workspace: {0}")]
+    Load(#[from] roster_engine::ApplyError),
+}
+
+/// One workspace's engine and the lock that orders this process's writes to it.
+pub struct WorkspaceHandle {
+    state: RwLock<WorkspaceState>,
+    writer: Mutex<()>,
+}
+
+impl WorkspaceHandle {
+    /// Reads the engine. Hold the guard briefly: writers wait for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, WorkspaceState> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The revision the engine has applied.
+    pub fn revision(&self) -> Revision {
+        self.read().revision()
+    }
+
+    fn apply(&self, revisions: &[RevisionEvents]) {
+        if revisions.is_empty() {
+            return;
+        }
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (revision, events) in revisions {
+            state.apply(*revision, events);
+        }
+    }
+}
+
+/// The workspaces this process serves, over one store.
+pub struct Roster {
+    store: Arc<dyn Store>,
+    workspaces: RwLock<HashMap<Id, Arc<WorkspaceHandle>>>,
+    loading: Mutex<()>,
+}
+
+impl Roster {
+    /// Opens the store a URL names and loads every workspace in it.
+    pub async fn open(database_url: &str) -> Result<Arc<Self>, RuntimeError> {
+        let store: Arc<dyn Store> = Arc::from(roster_store::open(database_url).await?);
+        let roster = Arc::new(Roster {
+            store,
+            workspaces: RwLock::new(HashMap::new()),
+            loading: Mutex::new(()),
+        });
+        for (id, _) in roster.store.workspace_revisions().await? {
+            roster.workspace(id).await?;
+        }
+        Ok(roster)
+    }
+
+    /// The store, for what the engine does not keep (the audit log).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    fn loaded(&self, id: &Id) -> Option<Arc<WorkspaceHandle>> {
+        self.workspaces
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// A workspace's engine, loading it from the store the first time.
+    pub async fn workspace(&self, id: Id) -> Result<Arc<WorkspaceHandle>, RuntimeError> {
+        if let Some(handle) = self.loaded(&id) {
+            return Ok(handle);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(handle) = self.loaded(&id) {
+            return Ok(handle);
+        }
+        let snapshot = self
+            .store
+            .load(id)
+            .await?
+            .ok_or(RuntimeError::WorkspaceNotFound)?;
+        let handle = Arc::new(WorkspaceHandle {
+            state: RwLock::new(WorkspaceState::from_snapshot(snapshot)?),
+            writer: Mutex::new(()),
+        });
+        self.workspaces
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id, handle.clone());
+        Ok(handle)
+    }
+
+    /// Every workspace this process has loaded.
+    pub fn workspace_ids(&self) -> Vec<Id> {
+        self.workspaces
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Brings a workspace's engine up to the store's latest revision.
+    pub async fn catch_up(&self, handle: &WorkspaceHandle, id: Id) -> Result<(), RuntimeError> {
+        let _writer = handle.writer.lock().await;
+        let missed = self.store.events_after(id, handle.revision()).await?;
+        handle.apply(&missed);
+        Ok(())
+    }
+
+    /// Runs an operation as one write: decided against the state current with the store,
+    /// committed with its audit entries, applied to the engine before returning. An
+    /// operation that changes nothing commits nothing and answers the current revision.
+    pub async fn write<T>(
+        &self,
+        workspace: Id,
+        actor: Actor,
+        operation: impl FnOnce(&Ctx) -> Result<Outcome<T>, OpError>,
+    ) -> Result<(T, Revision), RuntimeError> {
+        let handle = self.workspace(workspace).await?;
+        let _writer = handle.writer.lock().await;
+        let mut tx = self.store.begin_write(workspace).await?;
+        let missed = tx.events_after(handle.revision()).await?;
+        handle.apply(&missed);
+        let now = roster_model::now();
+        let outcome = {
+            let state = handle.read();
+            operation(&Ctx {
+                state: &state,
+                actor,
+                now,
+            })?
+        };
+        if outcome.events.is_empty() {
+            return Ok((outcome.value, handle.revision()));
+        }
+        let revision = tx.revision();
+        tx.commit(&outcome.events, &outcome.audit, now).await?;
+        handle.apply(&[(revision, outcome.events)]);
+        Ok((outcome.value, revision))
+    }
+
+    /// Creates a workspace (with its defaults and first admin) and loads it.
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        admin_email: &str,
+        actor: Actor,
+    ) -> Result<(roster_ops::Bootstrap, String), RuntimeError> {
+        let (secret, hash) = crate::secret::new_token();
+        let now = roster_model::now();
+        let outcome = roster_ops::new_workspace(name, admin_email, hash, actor, now)?;
+        let workspace = &outcome.value.workspace;
+        self.store
+            .create_workspace(workspace, &outcome.events, &outcome.audit, now)
+            .await?;
+        self.workspace(workspace.id).await?;
+        Ok((outcome.value, secret))
+    }
+
+    /// The workspace and member a token acts for. A token this process has not seen (made
+    /// by another process a moment ago) is looked up in the store.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+    ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
+        let hash = crate::secret::hash(secret);
+        let find = |roster: &Roster| {
+            roster.workspace_ids().into_iter().find_map(|ws| {
+                let handle = roster.loaded(&ws)?;
+                let member = handle.read().token_by_hash(&hash)?.member_id;
+                Some((handle, ws, member))
+            })
+        };
+        if let Some(found) = find(self) {
+            return Ok(Some(found));
+        }
+        let Some(ws) = self.store.workspace_of_token(&hash).await? else {
+            return Ok(None);
+        };
+        let handle = self.workspace(ws).await?;
+        self.catch_up(&handle, ws).await?;
+        Ok(find(self))
+    }
+
+    /// Applies, every [`FOLLOW_INTERVAL`], the revisions other processes committed, and
+    /// loads workspaces they created.
+    pub async fn follow(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            if let Err(error) = self.follow_once().await {
+                tracing::warn!(%error, "following the store failed; retrying");
+            }
+        }
+    }
+
+    /// One round of [`follow`](Self::follow).
+    pub async fn follow_once(&self) -> Result<(), RuntimeError> {
+        for (id, revision) in self.store.workspace_revisions().await? {
+            let handle = self.workspace(id).await?;
+            if handle.revision() < revision {
+                self.catch_up(&handle, id).await?;
+            }
+        }
+        Ok(())
+    }
+}

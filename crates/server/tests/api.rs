@@ -1,0 +1,19 @@
+//! The HTTP API, end to end over real TCP, on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+mod support;
+
+#[path = "api/kit.rs"]
+mod kit;
+
+#[path = "api/defaults.rs"]
+mod defaults;
+#[path = "api/errors.rs"]
+mod errors;
+#[path = "api/groups.rs"]
+mod groups;
+#[path = "api/members.rs"]
+mod members;
+#[path = "api/records.rs"]
+mod records;

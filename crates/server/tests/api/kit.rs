@@ -1,0 +1,203 @@
+//! An in-process Roster server on a real TCP port, with a first workspace, and a client.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use roster::Roster;
+use roster_model::Actor;
+use serde_json::{json, Value};
+
+use crate::support::TestDb;
+
+/// A running server and the admin of its first workspace.
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub roster: Arc<Roster>,
+    pub workspace: String,
+    pub admin: String,
+    pub admin_token: String,
+    task: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
+    pub db: TestDb,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.follower.abort();
+    }
+}
+
+/// An HTTP answer: status, headers and the JSON body (or `Null`).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The body's `id` as a string.
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Asserts the status and that an error is problem+json.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        if status >= 400 {
+            let content_type = self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            assert_eq!(content_type, "application/problem+json", "errors are problem+json");
+            assert_eq!(self.body["status"].as_u64(), Some(u64::from(status)));
+            assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem has a detail");
+        }
+        self
+    }
+}
+
+impl Server {
+    /// Starts a server over a fresh store with one workspace.
+    pub async fn start(db: TestDb) -> Server {
+        let roster = Roster::open(&db.url).await.expect("open the store");
+        let (boot, token) = roster.create_workspace("Acme", "admin@acme.test", Actor::Cli).await.expect("bootstrap");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let app = roster::http::router(roster.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let follower = tokio::spawn(roster.clone().follow());
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            roster,
+            workspace: boot.workspace.id.to_string(),
+            admin: boot.admin.id.to_string(),
+            admin_token: token,
+            task,
+            follower,
+            db,
+        }
+    }
+
+    /// Sends a request with an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::answer(request.send().await.expect("request")).await
+    }
+
+    /// Sends raw bytes as a JSON body.
+    pub async fn raw(&self, method: Method, path: &str, token: &str, body: Vec<u8>) -> Answer {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body);
+        Self::answer(request.send().await.expect("request")).await
+    }
+
+    pub async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a team member (as the admin) and a token for it.
+    pub async fn user(&self, email: &str) -> (String, String) {
+        let id = self
+            .post("/api/v1/members", &self.admin_token, json!({"kind": "user", "email": email}))
+            .await
+            .expect(201)
+            .id();
+        (id.clone(), self.token_for(&id).await)
+    }
+
+    /// Creates a customer of an account (as the admin) and a token for it.
+    pub async fn customer(&self, email: &str, account: &str) -> (String, String) {
+        let id = self
+            .post("/api/v1/members", &self.admin_token, json!({"kind": "customer", "email": email, "account": account}))
+            .await
+            .expect(201)
+            .id();
+        (id.clone(), self.token_for(&id).await)
+    }
+
+    /// A token for any member, issued as an operator would at the command line.
+    pub async fn token_for(&self, member: &str) -> String {
+        let member = member.parse().expect("member id");
+        let workspace = self.workspace.parse().expect("workspace id");
+        let (secret, hash) = roster::secret::new_token();
+        self.roster
+            .write(workspace, Actor::Cli, |ctx| roster_ops::tokens::create(ctx, Some(member), None, hash))
+            .await
+            .expect("token");
+        secret
+    }
+
+    /// The id of a default group by name.
+    pub async fn group_named(&self, name: &str) -> String {
+        let groups = self.get("/api/v1/groups", &self.admin_token).await.expect(200);
+        groups.body["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|g| g["name"] == name))
+            .and_then(|g| g["id"].as_str())
+            .unwrap_or_else(|| panic!("no group named {name}"))
+            .to_owned()
+    }
+
+    /// The ids of a group's effective members.
+    pub async fn effective_members(&self, group: &str) -> Vec<String> {
+        let page = self.get(&format!("/api/v1/groups/{group}/members?limit=1000"), &self.admin_token).await.expect(200);
+        page.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|m| m["effective"] == true)
+                    .filter_map(|m| m["member_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Creates a custom user group as the admin.
+    pub async fn group(&self, name: &str) -> String {
+        self.post("/api/v1/groups", &self.admin_token, json!({"name": name})).await.expect(201).id()
+    }
+
+    /// Adds a member to a group as `token`.
+    pub async fn add(&self, group: &str, member: &str, token: &str) -> Answer {
+        self.post(&format!("/api/v1/groups/{group}/members"), token, json!({"member_id": member})).await
+    }
+
+    /// Removes a member from a group as `token`.
+    pub async fn remove(&self, group: &str, member: &str, token: &str) -> Answer {
+        self.delete(&format!("/api/v1/groups/{group}/members/{member}"), token).await
+    }
+}

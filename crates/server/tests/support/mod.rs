@@ -1,0 +1,121 @@
+//! The test kit shared by the integration suites: a fresh store per test (a SQLite file
+//! in a temporary directory, or a fresh PostgreSQL database), and helpers to talk HTTP.
+//!
+//! PostgreSQL comes from `ROSTER_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each test creates its own database on
+//! that server and drops it afterwards. When the server cannot be reached the PostgreSQL
+//! half is skipped and says so on stderr, unless `CI` is set: then it fails.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+
+use sqlx::Connection;
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            // Best effort, on a thread of its own: the test's runtime may be gone.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(async {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// The PostgreSQL server tests use.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Whether PostgreSQL is required (CI) rather than optional.
+pub fn postgres_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Says, past the test harness's capture, that a test was skipped.
+pub fn report_skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test} on PostgreSQL: {why}");
+}
+
+impl TestDb {
+    /// A fresh database, or `None` when PostgreSQL is optional and unreachable.
+    pub async fn new(backend: Backend, test: &str) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+                Some(TestDb { url, _dir: Some(dir), pg: None })
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        assert!(
+                            !postgres_required(),
+                            "CI is set and PostgreSQL at {admin_url} cannot be reached: {error}"
+                        );
+                        report_skip(test, &format!("cannot reach {admin_url}: {error}"));
+                        return None;
+                    }
+                };
+                let name = format!("roster_t_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the test database");
+                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+                let url = format!("{base}/{name}");
+                Some(TestDb { url, _dir: None, pg: Some((admin_url, name)) })
+            }
+        }
+    }
+}
+
+/// Runs one test body on both stores: `mod NAME { fn sqlite; fn postgres }`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use $crate::support::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(db) = $crate::support::TestDb::new(Backend::Sqlite, stringify!($name)).await {
+                    super::$name(db).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::support::TestDb::new(Backend::Postgres, stringify!($name)).await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )*};
+}

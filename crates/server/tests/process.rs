@@ -20,18 +20,35 @@ on_both_stores!(cli_creates_workspaces_and_tokens_and_serve_survives_kill_9);
 
 fn roster(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
-    command.args(args).env_remove("ROSTER_DATABASE_URL").env("ROSTER_LOG", "warn").kill_on_drop(true);
+    command
+        .args(args)
+        .env_remove("ROSTER_DATABASE_URL")
+        .env("ROSTER_LOG", "warn")
+        .kill_on_drop(true);
     command
 }
 
 async fn run_json(args: &[&str]) -> Value {
     let output = roster(args).output().await.unwrap();
-    assert!(output.status.success(), "roster {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("roster {args:?} printed no JSON object ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    assert!(
+        output.status.success(),
+        "roster {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "roster {args:?} printed no JSON object ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Served {
@@ -48,30 +65,58 @@ async fn serve(database_url: Option<&str>, dir: &Path) -> Served {
     if let Some(url) = database_url {
         args.extend(["--database-url", url]);
     }
-    let mut child = roster(&args).current_dir(dir).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = roster(&args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let base = format!("http://{listen}");
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "roster serve exited early");
-        assert!(started.elapsed() < Duration::from_secs(30), "roster serve did not come up");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "roster serve exited early"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "roster serve did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut stdout = Vec::new();
     if let Some(out) = child.stdout.take() {
         let mut lines = BufReader::new(out).lines();
-        while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+        {
             stdout.push(line);
         }
     }
-    Served { child, base, stdout }
+    Served {
+        child,
+        base,
+        stdout,
+    }
 }
 
-async fn call(method: reqwest::Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url).bearer_auth(token);
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -82,51 +127,135 @@ async fn call(method: reqwest::Method, url: String, token: &str, body: Option<Va
 
 async fn sigterm(mut served: Served) {
     let pid = served.child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), served.child.wait()).await.expect("stopped on SIGTERM").unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), served.child.wait())
+        .await
+        .expect("stopped on SIGTERM")
+        .unwrap();
     assert!(exit.success(), "a graceful stop exits 0, got {exit:?}");
 }
 
 async fn cli_creates_workspaces_and_tokens_and_serve_survives_kill_9(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let url = db.url.as_str();
-    let acme = run_json(&["workspace", "create", "--database-url", url, "--name", "Acme", "--admin-email", "admin@acme.test", "--json"]).await;
-    let globex = run_json(&["workspace", "create", "--database-url", url, "--name", "Globex", "--admin-email", "admin@globex.test", "--json"]).await;
+    let acme = run_json(&[
+        "workspace",
+        "create",
+        "--database-url",
+        url,
+        "--name",
+        "Acme",
+        "--admin-email",
+        "admin@acme.test",
+        "--json",
+    ])
+    .await;
+    let globex = run_json(&[
+        "workspace",
+        "create",
+        "--database-url",
+        url,
+        "--name",
+        "Globex",
+        "--admin-email",
+        "admin@globex.test",
+        "--json",
+    ])
+    .await;
     for field in ["workspace_id", "admin_member_id", "token"] {
-        assert!(acme[field].as_str().is_some_and(|v| !v.is_empty()), "workspace create prints {field}");
+        assert!(
+            acme[field].as_str().is_some_and(|v| !v.is_empty()),
+            "workspace create prints {field}"
+        );
     }
     assert_ne!(acme["workspace_id"], globex["workspace_id"]);
     let token = acme["token"].as_str().unwrap().to_owned();
 
     let served = serve(Some(url), dir.path()).await;
-    assert!(!served.stdout.iter().any(|l| l.contains("rst_")), "a database with workspaces is not bootstrapped again");
+    assert!(
+        !served.stdout.iter().any(|l| l.contains("rst_")),
+        "a database with workspaces is not bootstrapped again"
+    );
     let base = served.base.clone();
-    let (status, ws) = call(reqwest::Method::GET, format!("{base}/api/v1/workspace"), &token, None).await;
+    let (status, ws) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/workspace"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(ws["id"], acme["workspace_id"]);
-    let (status, bob) = call(reqwest::Method::POST, format!("{base}/api/v1/members"), &token, Some(json!({"kind": "user", "email": "bob@acme.test"}))).await;
+    let (status, bob) = call(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/members"),
+        &token,
+        Some(json!({"kind": "user", "email": "bob@acme.test"})),
+    )
+    .await;
     assert_eq!(status, 201);
-    let (status, group) = call(reqwest::Method::POST, format!("{base}/api/v1/groups"), &token, Some(json!({"name": "Durable"}))).await;
+    let (status, group) = call(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/groups"),
+        &token,
+        Some(json!({"name": "Durable"})),
+    )
+    .await;
     assert_eq!(status, 201);
     let group_id = group["id"].as_str().unwrap();
-    let (status, _) = call(reqwest::Method::POST, format!("{base}/api/v1/groups/{group_id}/members"), &token, Some(json!({"member_id": bob["id"]}))).await;
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/groups/{group_id}/members"),
+        &token,
+        Some(json!({"member_id": bob["id"]})),
+    )
+    .await;
     assert_eq!(status, 201);
 
     // Another process (the CLI) writes; the running server honours its token at once.
     let workspace = acme["workspace_id"].as_str().unwrap();
-    let bob_token = run_json(&["token", "create", "--database-url", url, "--workspace", workspace, "--member", "BOB@acme.test", "--json"]).await;
-    let (status, me) = call(reqwest::Method::GET, format!("{base}/api/v1/workspace"), bob_token["token"].as_str().unwrap(), None).await;
+    let bob_token = run_json(&[
+        "token",
+        "create",
+        "--database-url",
+        url,
+        "--workspace",
+        workspace,
+        "--member",
+        "BOB@acme.test",
+        "--json",
+    ])
+    .await;
+    let (status, me) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/workspace"),
+        bob_token["token"].as_str().unwrap(),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(me["me"], bob["id"]);
     // The CLI's token write shows in the server's audit log within a second.
     let started = Instant::now();
     loop {
-        let (_, audit) = call(reqwest::Method::GET, format!("{base}/api/v1/audit?limit=1"), &token, None).await;
+        let (_, audit) = call(
+            reqwest::Method::GET,
+            format!("{base}/api/v1/audit?limit=1"),
+            &token,
+            None,
+        )
+        .await;
         if audit["items"][0]["actor"]["type"] == "cli" {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "the CLI's write is seen within a second");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the CLI's write is seen within a second"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -135,13 +264,39 @@ async fn cli_creates_workspaces_and_tokens_and_serve_survives_kill_9(db: TestDb)
     served.child.kill().await.unwrap();
     let served = serve(Some(url), dir.path()).await;
     let base = served.base.clone();
-    let (status, members) = call(reqwest::Method::GET, format!("{base}/api/v1/groups/{group_id}/members"), &token, None).await;
+    let (status, members) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/groups/{group_id}/members"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let ids: Vec<&Value> = members["items"].as_array().unwrap().iter().map(|m| &m["member_id"]).collect();
-    assert!(ids.contains(&&bob["id"]), "bob's membership survived kill -9");
-    let (status, _) = call(reqwest::Method::GET, format!("{base}/api/v1/workspace"), &token, None).await;
+    let ids: Vec<&Value> = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["member_id"])
+        .collect();
+    assert!(
+        ids.contains(&&bob["id"]),
+        "bob's membership survived kill -9"
+    );
+    let (status, _) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/workspace"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _) = call(reqwest::Method::GET, format!("{base}/api/v1/members"), globex["token"].as_str().unwrap(), None).await;
+    let (status, _) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/members"),
+        globex["token"].as_str().unwrap(),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     sigterm(served).await;
 }
@@ -150,20 +305,51 @@ async fn cli_creates_workspaces_and_tokens_and_serve_survives_kill_9(db: TestDb)
 async fn serve_with_no_database_option_bootstraps_roster_db_once() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(None, dir.path()).await;
-    assert!(dir.path().join("roster.db").exists(), "the default store is ./roster.db");
+    assert!(
+        dir.path().join("roster.db").exists(),
+        "the default store is ./roster.db"
+    );
     let token = served
         .stdout
         .iter()
-        .find_map(|line| line.split_whitespace().find(|w| w.starts_with("rst_")).map(str::to_owned))
-        .unwrap_or_else(|| panic!("the first start prints the admin token: {:?}", served.stdout));
-    let (status, groups) = call(reqwest::Method::GET, format!("{}/api/v1/groups", served.base), &token, None).await;
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with("rst_"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the first start prints the admin token: {:?}",
+                served.stdout
+            )
+        });
+    let (status, groups) = call(
+        reqwest::Method::GET,
+        format!("{}/api/v1/groups", served.base),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(groups["items"].as_array().unwrap().len(), 8);
     sigterm(served).await;
     let again = serve(None, dir.path()).await;
-    assert!(!again.stdout.iter().any(|l| l.contains("rst_")), "the token is printed once: {:?}", again.stdout);
-    let (status, _) = call(reqwest::Method::GET, format!("{}/api/v1/groups", again.base), &token, None).await;
-    assert_eq!(status, 200, "the bootstrap token still works after a restart");
+    assert!(
+        !again.stdout.iter().any(|l| l.contains("rst_")),
+        "the token is printed once: {:?}",
+        again.stdout
+    );
+    let (status, _) = call(
+        reqwest::Method::GET,
+        format!("{}/api/v1/groups", again.base),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the bootstrap token still works after a restart"
+    );
     sigterm(again).await;
 }
 
@@ -171,13 +357,61 @@ async fn serve_with_no_database_option_bootstraps_roster_db_once() {
 async fn cli_errors_are_reported_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("x.db").display());
-    let bad_email = roster(&["workspace", "create", "--database-url", &url, "--name", "A", "--admin-email", "nope", "--json"]).output().await.unwrap();
+    let bad_email = roster(&[
+        "workspace",
+        "create",
+        "--database-url",
+        &url,
+        "--name",
+        "A",
+        "--admin-email",
+        "nope",
+        "--json",
+    ])
+    .output()
+    .await
+    .unwrap();
     assert!(!bad_email.status.success());
     assert!(String::from_utf8_lossy(&bad_email.stderr).contains("not a valid email"));
-    let ws = run_json(&["workspace", "create", "--database-url", &url, "--name", "A", "--admin-email", "a@a.test", "--json"]).await;
-    let missing = roster(&["token", "create", "--database-url", &url, "--workspace", ws["workspace_id"].as_str().unwrap(), "--member", "ghost@a.test"]).output().await.unwrap();
+    let ws = run_json(&[
+        "workspace",
+        "create",
+        "--database-url",
+        &url,
+        "--name",
+        "A",
+        "--admin-email",
+        "a@a.test",
+        "--json",
+    ])
+    .await;
+    let missing = roster(&[
+        "token",
+        "create",
+        "--database-url",
+        &url,
+        "--workspace",
+        ws["workspace_id"].as_str().unwrap(),
+        "--member",
+        "ghost@a.test",
+    ])
+    .output()
+    .await
+    .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("ghost@a.test"));
-    let bad_url = roster(&["workspace", "create", "--database-url", "mysql://x", "--name", "A", "--admin-email", "a@a.test"]).output().await.unwrap();
+    let bad_url = roster(&[
+        "workspace",
+        "create",
+        "--database-url",
+        "mysql://x",
+        "--name",
+        "A",
+        "--admin-email",
+        "a@a.test",
+    ])
+    .output()
+    .await
+    .unwrap();
     assert!(!bad_url.status.success());
 }

@@ -107,7 +107,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// unknown fields, which are a 400 as SPEC §4 asks.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body is empty; send a JSON object",
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("malformed JSON: {error}")))?;

@@ -5,7 +5,10 @@ use serde_json::Value;
 use crate::kit::Server;
 use crate::support::TestDb;
 
-crate::on_both_stores!(new_workspace_has_eight_defaults_and_an_admin, workspace_endpoint_names_the_token);
+crate::on_both_stores!(
+    new_workspace_has_eight_defaults_and_an_admin,
+    workspace_endpoint_names_the_token
+);
 
 async fn new_workspace_has_eight_defaults_and_an_admin(db: TestDb) {
     let s = Server::start(db).await;
@@ -23,22 +26,38 @@ async fn new_workspace_has_eight_defaults_and_an_admin(db: TestDb) {
     ];
     assert_eq!(items.len(), expected.len());
     for (name, kind, membership) in expected {
-        let group = items.iter().find(|g| g["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
+        let group = items
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(group["default"], true, "{name}");
         assert_eq!(group["member_kind"], kind, "{name}");
         assert_eq!(group["membership"], membership, "{name}");
     }
-    let verified = items.iter().find(|g| g["name"] == "Verified Customers").unwrap();
+    let verified = items
+        .iter()
+        .find(|g| g["name"] == "Verified Customers")
+        .unwrap();
     assert_eq!(verified["rule"], "email_verified = true");
     for name in ["Admins", "All Users", "Platform Users"] {
         let id = s.group_named(name).await;
-        assert_eq!(s.effective_members(&id).await, vec![s.admin.clone()], "admin is in {name}");
+        assert_eq!(
+            s.effective_members(&id).await,
+            vec![s.admin.clone()],
+            "admin is in {name}"
+        );
     }
     for name in ["Support", "Agent and Automations Admin", "Customers"] {
         let id = s.group_named(name).await;
-        assert!(s.effective_members(&id).await.is_empty(), "{name} starts empty");
+        assert!(
+            s.effective_members(&id).await.is_empty(),
+            "{name} starts empty"
+        );
     }
-    let admin = s.get(&format!("/api/v1/members/{}", s.admin), &s.admin_token).await.expect(200);
+    let admin = s
+        .get(&format!("/api/v1/members/{}", s.admin), &s.admin_token)
+        .await
+        .expect(200);
     assert_eq!(admin.body["email"], "admin@acme.test");
     assert_eq!(admin.body["type"], "team_member");
     assert_eq!(admin.body["state"], "active");
@@ -53,10 +72,21 @@ async fn workspace_endpoint_names_the_token(db: TestDb) {
     assert!(ws.body["revision"].as_i64().unwrap() >= 1);
     let health = s.call(reqwest::Method::GET, "/healthz", None, None).await;
     assert_eq!(health.status.as_u16(), 200);
-    let openapi = s.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    let openapi = s
+        .call(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
     assert_eq!(openapi.status.as_u16(), 200);
     assert!(openapi.body["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/members", "/api/v1/groups/{id}/members", "/api/v1/properties", "/api/v1/tokens", "/api/v1/audit"] {
-        assert!(openapi.body["paths"].get(path).is_some(), "OpenAPI documents {path}");
+    for path in [
+        "/api/v1/members",
+        "/api/v1/groups/{id}/members",
+        "/api/v1/properties",
+        "/api/v1/tokens",
+        "/api/v1/audit",
+    ] {
+        assert!(
+            openapi.body["paths"].get(path).is_some(),
+            "OpenAPI documents {path}"
+        );
     }
 }

@@ -45,12 +45,27 @@ impl Answer {
     /// Asserts the status and that an error is problem+json.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected answer: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected answer: {}",
+            self.body
+        );
         if status >= 400 {
-            let content_type = self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            assert_eq!(content_type, "application/problem+json", "errors are problem+json");
+            let content_type = self
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            assert_eq!(
+                content_type, "application/problem+json",
+                "errors are problem+json"
+            );
             assert_eq!(self.body["status"].as_u64(), Some(u64::from(status)));
-            assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem has a detail");
+            assert!(
+                self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "problem has a detail"
+            );
         }
         self
     }
@@ -60,8 +75,13 @@ impl Server {
     /// Starts a server over a fresh store with one workspace.
     pub async fn start(db: TestDb) -> Server {
         let roster = Roster::open(&db.url).await.expect("open the store");
-        let (boot, token) = roster.create_workspace("Acme", "admin@acme.test", Actor::Cli).await.expect("bootstrap");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (boot, token) = roster
+            .create_workspace("Acme", "admin@acme.test", Actor::Cli)
+            .await
+            .expect("bootstrap");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let app = roster::http::router(roster.clone());
         let task = tokio::spawn(async move {
@@ -82,7 +102,13 @@ impl Server {
     }
 
     /// Sends a request with an optional JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -109,7 +135,11 @@ impl Server {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Answer {
@@ -121,7 +151,8 @@ impl Server {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Answer {
@@ -131,7 +162,11 @@ impl Server {
     /// Creates a team member (as the admin) and a token for it.
     pub async fn user(&self, email: &str) -> (String, String) {
         let id = self
-            .post("/api/v1/members", &self.admin_token, json!({"kind": "user", "email": email}))
+            .post(
+                "/api/v1/members",
+                &self.admin_token,
+                json!({"kind": "user", "email": email}),
+            )
             .await
             .expect(201)
             .id();
@@ -141,7 +176,11 @@ impl Server {
     /// Creates a customer of an account (as the admin) and a token for it.
     pub async fn customer(&self, email: &str, account: &str) -> (String, String) {
         let id = self
-            .post("/api/v1/members", &self.admin_token, json!({"kind": "customer", "email": email, "account": account}))
+            .post(
+                "/api/v1/members",
+                &self.admin_token,
+                json!({"kind": "customer", "email": email, "account": account}),
+            )
             .await
             .expect(201)
             .id();
@@ -154,7 +193,9 @@ impl Server {
         let workspace = self.workspace.parse().expect("workspace id");
         let (secret, hash) = roster::secret::new_token();
         self.roster
-            .write(workspace, Actor::Cli, |ctx| roster_ops::tokens::create(ctx, Some(member), None, hash))
+            .write(workspace, Actor::Cli, |ctx| {
+                roster_ops::tokens::create(ctx, Some(member), None, hash)
+            })
             .await
             .expect("token");
         secret
@@ -162,7 +203,10 @@ impl Server {
 
     /// The id of a default group by name.
     pub async fn group_named(&self, name: &str) -> String {
-        let groups = self.get("/api/v1/groups", &self.admin_token).await.expect(200);
+        let groups = self
+            .get("/api/v1/groups", &self.admin_token)
+            .await
+            .expect(200);
         groups.body["items"]
             .as_array()
             .and_then(|items| items.iter().find(|g| g["name"] == name))
@@ -173,7 +217,13 @@ impl Server {
 
     /// The ids of a group's effective members.
     pub async fn effective_members(&self, group: &str) -> Vec<String> {
-        let page = self.get(&format!("/api/v1/groups/{group}/members?limit=1000"), &self.admin_token).await.expect(200);
+        let page = self
+            .get(
+                &format!("/api/v1/groups/{group}/members?limit=1000"),
+                &self.admin_token,
+            )
+            .await
+            .expect(200);
         page.body["items"]
             .as_array()
             .map(|items| {
@@ -188,16 +238,25 @@ impl Server {
 
     /// Creates a custom user group as the admin.
     pub async fn group(&self, name: &str) -> String {
-        self.post("/api/v1/groups", &self.admin_token, json!({"name": name})).await.expect(201).id()
+        self.post("/api/v1/groups", &self.admin_token, json!({"name": name}))
+            .await
+            .expect(201)
+            .id()
     }
 
     /// Adds a member to a group as `token`.
     pub async fn add(&self, group: &str, member: &str, token: &str) -> Answer {
-        self.post(&format!("/api/v1/groups/{group}/members"), token, json!({"member_id": member})).await
+        self.post(
+            &format!("/api/v1/groups/{group}/members"),
+            token,
+            json!({"member_id": member}),
+        )
+        .await
     }
 
     /// Removes a member from a group as `token`.
     pub async fn remove(&self, group: &str, member: &str, token: &str) -> Answer {
-        self.delete(&format!("/api/v1/groups/{group}/members/{member}"), token).await
+        self.delete(&format!("/api/v1/groups/{group}/members/{member}"), token)
+            .await
     }
 }

@@ -23,17 +23,32 @@ async fn team_members_join_all_users_and_platform_users(db: TestDb) {
     let s = Server::start(db).await;
     let (bob, _) = s.user("bob@acme.test").await;
     let agent = s
-        .post("/api/v1/members", &s.admin_token, json!({"kind": "user", "type": "agent", "display_name": "Deploy bot"}))
+        .post(
+            "/api/v1/members",
+            &s.admin_token,
+            json!({"kind": "user", "type": "agent", "display_name": "Deploy bot"}),
+        )
         .await
         .expect(201);
     assert_eq!(agent.body["email"], serde_json::Value::Null);
     let agent = agent.id();
     let all = s.effective_members(&s.group_named("All Users").await).await;
-    let platform = s.effective_members(&s.group_named("Platform Users").await).await;
-    assert!(all.contains(&bob) && all.contains(&agent), "every user is in All Users");
-    assert!(platform.contains(&bob), "a new team member joins Platform Users");
+    let platform = s
+        .effective_members(&s.group_named("Platform Users").await)
+        .await;
+    assert!(
+        all.contains(&bob) && all.contains(&agent),
+        "every user is in All Users"
+    );
+    assert!(
+        platform.contains(&bob),
+        "a new team member joins Platform Users"
+    );
     assert!(!platform.contains(&agent), "agents are not team members");
-    assert!(s.effective_members(&s.group_named("Customers").await).await.is_empty());
+    assert!(s
+        .effective_members(&s.group_named("Customers").await)
+        .await
+        .is_empty());
 }
 
 async fn customers_join_customers_and_verified_follows_the_flag(db: TestDb) {
@@ -43,19 +58,54 @@ async fn customers_join_customers_and_verified_follows_the_flag(db: TestDb) {
     let verified = s.group_named("Verified Customers").await;
     assert_eq!(s.effective_members(&customers).await, vec![carol.clone()]);
     assert!(s.effective_members(&verified).await.is_empty());
-    s.patch(&format!("/api/v1/members/{carol}"), &s.admin_token, json!({"email_verified": true})).await.expect(200);
-    assert_eq!(s.effective_members(&verified).await, vec![carol.clone()], "the very next read shows it");
-    assert!(!s.effective_members(&s.group_named("All Users").await).await.contains(&carol));
+    s.patch(
+        &format!("/api/v1/members/{carol}"),
+        &s.admin_token,
+        json!({"email_verified": true}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        s.effective_members(&verified).await,
+        vec![carol.clone()],
+        "the very next read shows it"
+    );
+    assert!(!s
+        .effective_members(&s.group_named("All Users").await)
+        .await
+        .contains(&carol));
 }
 
 async fn emails_are_unique_case_insensitively(db: TestDb) {
     let s = Server::start(db).await;
     s.user("dave@acme.test").await;
-    let again = s.post("/api/v1/members", &s.admin_token, json!({"kind": "customer", "email": "DAVE@Acme.Test"})).await.expect(409);
-    assert!(again.body["detail"].as_str().unwrap().contains("already exists"));
+    let again = s
+        .post(
+            "/api/v1/members",
+            &s.admin_token,
+            json!({"kind": "customer", "email": "DAVE@Acme.Test"}),
+        )
+        .await
+        .expect(409);
+    assert!(again.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("already exists"));
     let (erin, _) = s.user("erin@acme.test").await;
-    s.patch(&format!("/api/v1/members/{erin}"), &s.admin_token, json!({"email": "Dave@acme.test"})).await.expect(409);
-    s.patch(&format!("/api/v1/members/{erin}"), &s.admin_token, json!({"email": "ERIN@acme.test"})).await.expect(200);
+    s.patch(
+        &format!("/api/v1/members/{erin}"),
+        &s.admin_token,
+        json!({"email": "Dave@acme.test"}),
+    )
+    .await
+    .expect(409);
+    s.patch(
+        &format!("/api/v1/members/{erin}"),
+        &s.admin_token,
+        json!({"email": "ERIN@acme.test"}),
+    )
+    .await
+    .expect(200);
 }
 
 async fn member_input_is_validated(db: TestDb) {
@@ -64,54 +114,134 @@ async fn member_input_is_validated(db: TestDb) {
     let bad = [
         (json!({"kind": "user", "email": "not-an-email"}), "email"),
         (json!({"kind": "user"}), "email"),
-        (json!({"kind": "customer", "type": "agent", "email": "x@y.test"}), "type"),
-        (json!({"kind": "user", "email": "x@y.test", "account": "A"}), "account"),
+        (
+            json!({"kind": "customer", "type": "agent", "email": "x@y.test"}),
+            "type",
+        ),
+        (
+            json!({"kind": "user", "email": "x@y.test", "account": "A"}),
+            "account",
+        ),
         (json!({"kind": "user", "type": "agent"}), "display_name"),
-        (json!({"kind": "user", "email": "x@y.test", "display_name": "   "}), "display_name"),
+        (
+            json!({"kind": "user", "email": "x@y.test", "display_name": "   "}),
+            "display_name",
+        ),
     ];
     for (body, field) in bad {
         let answer = s.post("/api/v1/members", t, body.clone()).await.expect(422);
         assert_eq!(answer.body["field"], field, "{body}");
     }
-    s.post("/api/v1/members", t, json!({"kind": "robot", "email": "x@y.test"})).await.expect(422);
+    s.post(
+        "/api/v1/members",
+        t,
+        json!({"kind": "robot", "email": "x@y.test"}),
+    )
+    .await
+    .expect(422);
     let users = s.get("/api/v1/members?kind=user", t).await.expect(200);
-    assert_eq!(users.body["items"].as_array().unwrap().len(), 1, "nothing was created");
+    assert_eq!(
+        users.body["items"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
 }
 
 async fn properties_validate_member_writes(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
-    for (name, ty) in [("department", "text"), ("level", "number"), ("contractor", "boolean")] {
-        s.post("/api/v1/properties", t, json!({"name": name, "applies_to": "user", "type": ty, "description": "d"})).await.expect(201);
+    for (name, ty) in [
+        ("department", "text"),
+        ("level", "number"),
+        ("contractor", "boolean"),
+    ] {
+        s.post(
+            "/api/v1/properties",
+            t,
+            json!({"name": name, "applies_to": "user", "type": ty, "description": "d"}),
+        )
+        .await
+        .expect(201);
     }
-    let dup = s.post("/api/v1/properties", t, json!({"name": "department", "applies_to": "user", "type": "text"})).await;
+    let dup = s
+        .post(
+            "/api/v1/properties",
+            t,
+            json!({"name": "department", "applies_to": "user", "type": "text"}),
+        )
+        .await;
     dup.expect(409);
-    s.post("/api/v1/properties", t, json!({"name": "department", "applies_to": "customer", "type": "text"})).await.expect(201);
-    s.post("/api/v1/properties", t, json!({"name": "Email", "applies_to": "user", "type": "text"})).await.expect(422);
-    s.post("/api/v1/properties", t, json!({"name": "email_domain", "applies_to": "user", "type": "text"})).await.expect(422);
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "department", "applies_to": "customer", "type": "text"}),
+    )
+    .await
+    .expect(201);
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "Email", "applies_to": "user", "type": "text"}),
+    )
+    .await
+    .expect(422);
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "email_domain", "applies_to": "user", "type": "text"}),
+    )
+    .await
+    .expect(422);
 
     let ok = s
         .post("/api/v1/members", t, json!({"kind": "user", "email": "f@acme.test", "properties": {"department": "R&D", "level": 3, "contractor": false}}))
         .await
         .expect(201);
-    assert_eq!(ok.body["properties"], json!({"department": "R&D", "level": 3.0, "contractor": false}));
+    assert_eq!(
+        ok.body["properties"],
+        json!({"department": "R&D", "level": 3.0, "contractor": false})
+    );
     let unknown = s
-        .post("/api/v1/members", t, json!({"kind": "user", "email": "g@acme.test", "properties": {"team": "x"}}))
+        .post(
+            "/api/v1/members",
+            t,
+            json!({"kind": "user", "email": "g@acme.test", "properties": {"team": "x"}}),
+        )
         .await
         .expect(422);
-    assert!(unknown.body["detail"].as_str().unwrap().contains("`team`"), "names the property");
+    assert!(
+        unknown.body["detail"].as_str().unwrap().contains("`team`"),
+        "names the property"
+    );
     assert_eq!(unknown.body["field"], "properties.team");
     let wrong = s
-        .post("/api/v1/members", t, json!({"kind": "user", "email": "g@acme.test", "properties": {"level": "high"}}))
+        .post(
+            "/api/v1/members",
+            t,
+            json!({"kind": "user", "email": "g@acme.test", "properties": {"level": "high"}}),
+        )
         .await
         .expect(422);
     assert!(wrong.body["detail"].as_str().unwrap().contains("`level`"));
-    s.patch(&format!("/api/v1/members/{}", ok.id()), t, json!({"properties": {"contractor": "yes"}})).await.expect(422);
+    s.patch(
+        &format!("/api/v1/members/{}", ok.id()),
+        t,
+        json!({"properties": {"contractor": "yes"}}),
+    )
+    .await
+    .expect(422);
     let customer_prop_on_user = s
-        .post("/api/v1/members", t, json!({"kind": "customer", "email": "h@globex.test", "properties": {"level": 1}}))
+        .post(
+            "/api/v1/members",
+            t,
+            json!({"kind": "customer", "email": "h@globex.test", "properties": {"level": 1}}),
+        )
         .await
         .expect(422);
-    assert!(customer_prop_on_user.body["detail"].as_str().unwrap().contains("customers"));
+    assert!(customer_prop_on_user.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("customers"));
     let listed = s.get("/api/v1/properties", t).await.expect(200);
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 4);
 }
@@ -119,45 +249,134 @@ async fn properties_validate_member_writes(db: TestDb) {
 async fn merge_patch_removes_null_properties(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
-    s.post("/api/v1/properties", t, json!({"name": "department", "applies_to": "user", "type": "text"})).await.expect(201);
-    s.post("/api/v1/properties", t, json!({"name": "level", "applies_to": "user", "type": "number"})).await.expect(201);
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "department", "applies_to": "user", "type": "text"}),
+    )
+    .await
+    .expect(201);
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "level", "applies_to": "user", "type": "number"}),
+    )
+    .await
+    .expect(201);
     let id = s
         .post("/api/v1/members", t, json!({"kind": "user", "email": "i@acme.test", "display_name": "Ivy", "properties": {"department": "Ops", "level": 2}}))
         .await
         .expect(201)
         .id();
     let patched = s
-        .patch(&format!("/api/v1/members/{id}"), t, json!({"display_name": "Ivy L.", "properties": {"department": null, "level": 5}}))
+        .patch(
+            &format!("/api/v1/members/{id}"),
+            t,
+            json!({"display_name": "Ivy L.", "properties": {"department": null, "level": 5}}),
+        )
         .await
         .expect(200);
     assert_eq!(patched.body["properties"], json!({"level": 5.0}));
     assert_eq!(patched.body["display_name"], "Ivy L.");
-    assert_eq!(patched.body["email"], "i@acme.test", "fields not in the patch stay");
-    assert!(patched.body["revision"].as_i64().is_some(), "a write carries its revision");
+    assert_eq!(
+        patched.body["email"], "i@acme.test",
+        "fields not in the patch stay"
+    );
+    assert!(
+        patched.body["revision"].as_i64().is_some(),
+        "a write carries its revision"
+    );
     assert!(patched.headers.get("roster-revision").is_some());
-    s.patch(&format!("/api/v1/members/{id}"), t, json!({"display_name": null})).await.expect(422);
+    s.patch(
+        &format!("/api/v1/members/{id}"),
+        t,
+        json!({"display_name": null}),
+    )
+    .await
+    .expect(422);
 }
 
 async fn property_type_and_deletion_rules(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
-    let prop = s.post("/api/v1/properties", t, json!({"name": "tier", "applies_to": "user", "type": "text"})).await.expect(201).id();
-    let id = s.post("/api/v1/members", t, json!({"kind": "user", "email": "j@acme.test", "properties": {"tier": "gold"}})).await.expect(201).id();
-    s.patch(&format!("/api/v1/properties/{prop}"), t, json!({"type": "number"})).await.expect(409);
-    s.patch(&format!("/api/v1/properties/{prop}"), t, json!({"description": "Support tier"})).await.expect(200);
-    s.delete(&format!("/api/v1/properties/{prop}"), t).await.expect(200);
+    let prop = s
+        .post(
+            "/api/v1/properties",
+            t,
+            json!({"name": "tier", "applies_to": "user", "type": "text"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let id = s
+        .post(
+            "/api/v1/members",
+            t,
+            json!({"kind": "user", "email": "j@acme.test", "properties": {"tier": "gold"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    s.patch(
+        &format!("/api/v1/properties/{prop}"),
+        t,
+        json!({"type": "number"}),
+    )
+    .await
+    .expect(409);
+    s.patch(
+        &format!("/api/v1/properties/{prop}"),
+        t,
+        json!({"description": "Support tier"}),
+    )
+    .await
+    .expect(200);
+    s.delete(&format!("/api/v1/properties/{prop}"), t)
+        .await
+        .expect(200);
     let member = s.get(&format!("/api/v1/members/{id}"), t).await.expect(200);
-    assert_eq!(member.body["properties"], json!({}), "deleting a property removes its values");
-    s.get(&format!("/api/v1/properties/{prop}"), t).await.expect(404);
+    assert_eq!(
+        member.body["properties"],
+        json!({}),
+        "deleting a property removes its values"
+    );
+    s.get(&format!("/api/v1/properties/{prop}"), t)
+        .await
+        .expect(404);
 }
 
 async fn only_admins_write_members_and_properties(db: TestDb) {
     let s = Server::start(db).await;
     let (kim, kim_token) = s.user("kim@acme.test").await;
-    let denied = s.post("/api/v1/members", &kim_token, json!({"kind": "user", "email": "l@acme.test"})).await.expect(403);
-    assert!(denied.body["detail"].as_str().unwrap().contains("only admins"), "403 names the rule");
-    s.patch(&format!("/api/v1/members/{kim}"), &kim_token, json!({"display_name": "K"})).await.expect(403);
-    s.post("/api/v1/properties", &kim_token, json!({"name": "x", "applies_to": "user", "type": "text"})).await.expect(403);
+    let denied = s
+        .post(
+            "/api/v1/members",
+            &kim_token,
+            json!({"kind": "user", "email": "l@acme.test"}),
+        )
+        .await
+        .expect(403);
+    assert!(
+        denied.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only admins"),
+        "403 names the rule"
+    );
+    s.patch(
+        &format!("/api/v1/members/{kim}"),
+        &kim_token,
+        json!({"display_name": "K"}),
+    )
+    .await
+    .expect(403);
+    s.post(
+        "/api/v1/properties",
+        &kim_token,
+        json!({"name": "x", "applies_to": "user", "type": "text"}),
+    )
+    .await
+    .expect(403);
     s.get("/api/v1/members", &kim_token).await.expect(200);
 }
 
@@ -167,16 +386,47 @@ async fn deactivated_members_leave_groups_and_lose_their_tokens(db: TestDb) {
     let team = s.group("Team").await;
     s.add(&team, &mia, &s.admin_token).await.expect(201);
     s.get("/api/v1/groups", &mia_token).await.expect(200);
-    s.patch(&format!("/api/v1/members/{mia}"), &s.admin_token, json!({"state": "deactivated"})).await.expect(200);
-    for group in [team.clone(), s.group_named("All Users").await, s.group_named("Platform Users").await] {
-        assert!(!s.effective_members(&group).await.contains(&mia), "deactivated members count nowhere");
+    s.patch(
+        &format!("/api/v1/members/{mia}"),
+        &s.admin_token,
+        json!({"state": "deactivated"}),
+    )
+    .await
+    .expect(200);
+    for group in [
+        team.clone(),
+        s.group_named("All Users").await,
+        s.group_named("Platform Users").await,
+    ] {
+        assert!(
+            !s.effective_members(&group).await.contains(&mia),
+            "deactivated members count nowhere"
+        );
     }
-    let recorded = s.get(&format!("/api/v1/groups/{team}/members"), &s.admin_token).await.expect(200);
-    let entry = recorded.body["items"].as_array().unwrap().iter().find(|m| m["member_id"] == mia.as_str()).cloned().unwrap();
+    let recorded = s
+        .get(&format!("/api/v1/groups/{team}/members"), &s.admin_token)
+        .await
+        .expect(200);
+    let entry = recorded.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member_id"] == mia.as_str())
+        .cloned()
+        .unwrap();
     assert_eq!(entry["effective"], false, "the record stays");
     s.get("/api/v1/groups", &mia_token).await.expect(401);
-    s.patch(&format!("/api/v1/members/{mia}"), &s.admin_token, json!({"state": "active"})).await.expect(200);
-    assert!(s.effective_members(&team).await.contains(&mia), "reactivation restores membership");
+    s.patch(
+        &format!("/api/v1/members/{mia}"),
+        &s.admin_token,
+        json!({"state": "active"}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        s.effective_members(&team).await.contains(&mia),
+        "reactivation restores membership"
+    );
     s.get("/api/v1/groups", &mia_token).await.expect(200);
 }
 
@@ -206,19 +456,34 @@ async fn members_list_pages_and_filters(db: TestDb) {
     unique.dedup();
     assert_eq!(seen.len(), 7, "admin, five users and a customer, each once");
     assert_eq!(unique.len(), 7);
-    let customers = s.get("/api/v1/members?kind=customer", &s.admin_token).await.expect(200);
+    let customers = s
+        .get("/api/v1/members?kind=customer", &s.admin_token)
+        .await
+        .expect(200);
     assert_eq!(customers.body["items"].as_array().unwrap().len(), 1);
-    s.get("/api/v1/members?limit=0", &s.admin_token).await.expect(422);
-    s.get("/api/v1/members?limit=5000", &s.admin_token).await.expect(422);
-    s.get("/api/v1/members?cursor=%%%", &s.admin_token).await.expect(400);
-    s.get("/api/v1/members?kind=robot", &s.admin_token).await.expect(400);
+    s.get("/api/v1/members?limit=0", &s.admin_token)
+        .await
+        .expect(422);
+    s.get("/api/v1/members?limit=5000", &s.admin_token)
+        .await
+        .expect(422);
+    s.get("/api/v1/members?cursor=%%%", &s.admin_token)
+        .await
+        .expect(400);
+    s.get("/api/v1/members?kind=robot", &s.admin_token)
+        .await
+        .expect(400);
 }
 
 async fn customers_read_only_themselves(db: TestDb) {
     let s = Server::start(db).await;
     let (carl, carl_token) = s.customer("carl@globex.test", "Globex").await;
-    s.get(&format!("/api/v1/members/{carl}"), &carl_token).await.expect(200);
-    s.get(&format!("/api/v1/members/{}", s.admin), &carl_token).await.expect(403);
+    s.get(&format!("/api/v1/members/{carl}"), &carl_token)
+        .await
+        .expect(200);
+    s.get(&format!("/api/v1/members/{}", s.admin), &carl_token)
+        .await
+        .expect(403);
     s.get("/api/v1/members", &carl_token).await.expect(403);
     s.get("/api/v1/groups", &carl_token).await.expect(403);
     s.get("/api/v1/properties", &carl_token).await.expect(403);

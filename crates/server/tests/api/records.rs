@@ -14,61 +14,153 @@ crate::on_both_stores!(
     tokens_are_created_listed_and_revoked,
     audit_records_every_change_with_before_and_after,
     a_second_runtime_is_followed_within_a_second,
+    two_runtimes_racing_cannot_remove_both_last_admins,
     data_survives_a_restart,
 );
 
 async fn tokens_are_created_listed_and_revoked(db: TestDb) {
     let s = Server::start(db).await;
     let (xia, xia_token) = s.user("xia@acme.test").await;
-    let own = s.post("/api/v1/tokens", &xia_token, json!({"name": "laptop"})).await.expect(201);
+    let own = s
+        .post("/api/v1/tokens", &xia_token, json!({"name": "laptop"}))
+        .await
+        .expect(201);
     let secret = own.body["token"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 40, "at least 128 bits");
     assert_eq!(own.body["member_id"], xia.as_str());
     s.get("/api/v1/members", &secret).await.expect(200);
-    let agent = s.post("/api/v1/members", &s.admin_token, json!({"kind": "user", "type": "agent", "display_name": "bot"})).await.expect(201).id();
-    s.post("/api/v1/tokens", &xia_token, json!({"member_id": agent})).await.expect(403);
-    let bot = s.post("/api/v1/tokens", &s.admin_token, json!({"member_id": agent})).await.expect(201);
-    s.get("/api/v1/groups", bot.body["token"].as_str().unwrap()).await.expect(200);
-    s.post("/api/v1/tokens", &s.admin_token, json!({"member_id": xia})).await.expect(403);
+    let agent = s
+        .post(
+            "/api/v1/members",
+            &s.admin_token,
+            json!({"kind": "user", "type": "agent", "display_name": "bot"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    s.post("/api/v1/tokens", &xia_token, json!({"member_id": agent}))
+        .await
+        .expect(403);
+    let bot = s
+        .post(
+            "/api/v1/tokens",
+            &s.admin_token,
+            json!({"member_id": agent}),
+        )
+        .await
+        .expect(201);
+    s.get("/api/v1/groups", bot.body["token"].as_str().unwrap())
+        .await
+        .expect(200);
+    s.post("/api/v1/tokens", &s.admin_token, json!({"member_id": xia}))
+        .await
+        .expect(403);
     let listed = s.get("/api/v1/tokens", &xia_token).await.expect(200);
-    assert!(listed.body["items"].as_array().unwrap().iter().all(|t| t["member_id"] == xia.as_str()), "a member lists only its own");
-    assert!(listed.body["items"].as_array().unwrap().iter().all(|t| t.get("token").is_none() && t.get("hash").is_none()), "secrets are never listed");
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["member_id"] == xia.as_str()),
+        "a member lists only its own"
+    );
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("token").is_none() && t.get("hash").is_none()),
+        "secrets are never listed"
+    );
     let admin_list = s.get("/api/v1/tokens", &s.admin_token).await.expect(200);
     let bot_token_id = bot.id();
-    assert!(admin_list.body["items"].as_array().unwrap().iter().any(|t| t["id"] == bot_token_id.as_str()));
-    s.delete(&format!("/api/v1/tokens/{bot_token_id}"), &xia_token).await.expect(404);
-    s.delete(&format!("/api/v1/tokens/{}", own.id()), &xia_token).await.expect(200);
+    assert!(admin_list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == bot_token_id.as_str()));
+    s.delete(&format!("/api/v1/tokens/{bot_token_id}"), &xia_token)
+        .await
+        .expect(404);
+    s.delete(&format!("/api/v1/tokens/{}", own.id()), &xia_token)
+        .await
+        .expect(200);
     s.get("/api/v1/members", &secret).await.expect(401);
-    s.delete(&format!("/api/v1/tokens/{bot_token_id}"), &s.admin_token).await.expect(200);
-    s.get("/api/v1/groups", bot.body["token"].as_str().unwrap()).await.expect(401);
+    s.delete(&format!("/api/v1/tokens/{bot_token_id}"), &s.admin_token)
+        .await
+        .expect(200);
+    s.get("/api/v1/groups", bot.body["token"].as_str().unwrap())
+        .await
+        .expect(401);
 }
 
 async fn audit_records_every_change_with_before_and_after(db: TestDb) {
     let s = Server::start(db).await;
     let (yan, yan_token) = s.user("yan@acme.test").await;
-    s.patch(&format!("/api/v1/members/{yan}"), &s.admin_token, json!({"display_name": "Yan Z."})).await.expect(200);
+    s.patch(
+        &format!("/api/v1/members/{yan}"),
+        &s.admin_token,
+        json!({"display_name": "Yan Z."}),
+    )
+    .await
+    .expect(200);
     let group = s.group("Audited").await;
     s.add(&group, &yan, &s.admin_token).await.expect(201);
-    s.post("/api/v1/groups", &yan_token, json!({"name": "refused"})).await.expect(403);
+    s.post("/api/v1/groups", &yan_token, json!({"name": "refused"}))
+        .await
+        .expect(403);
     s.get("/api/v1/audit", &yan_token).await.expect(403);
-    let audit = s.get("/api/v1/audit?limit=1000", &s.admin_token).await.expect(200);
+    let audit = s
+        .get("/api/v1/audit?limit=1000", &s.admin_token)
+        .await
+        .expect(200);
     let items = audit.body["items"].as_array().unwrap();
-    let update = items.iter().find(|e| e["action"] == "member.update").unwrap();
+    let update = items
+        .iter()
+        .find(|e| e["action"] == "member.update")
+        .unwrap();
     assert_eq!(update["actor"], json!({"type": "member", "id": s.admin}));
     assert_eq!(update["target_id"], yan.as_str());
     assert_eq!(update["before"]["display_name"], "yan@acme.test");
     assert_eq!(update["after"]["display_name"], "Yan Z.");
     assert!(update["at"].as_str().is_some());
-    for action in ["workspace.create", "member.create", "group.create", "group.member_add", "token.create"] {
-        assert!(items.iter().any(|e| e["action"] == action), "{action} is audited");
+    for action in [
+        "workspace.create",
+        "member.create",
+        "group.create",
+        "group.member_add",
+        "token.create",
+    ] {
+        assert!(
+            items.iter().any(|e| e["action"] == action),
+            "{action} is audited"
+        );
     }
-    assert!(!items.iter().any(|e| e["after"]["name"] == "refused"), "refused writes leave no record");
-    let revisions: Vec<i64> = items.iter().map(|e| e["revision"].as_i64().unwrap()).collect();
+    assert!(
+        !items.iter().any(|e| e["after"]["name"] == "refused"),
+        "refused writes leave no record"
+    );
+    let revisions: Vec<i64> = items
+        .iter()
+        .map(|e| e["revision"].as_i64().unwrap())
+        .collect();
     assert!(revisions.windows(2).all(|w| w[0] >= w[1]), "newest first");
-    let first = s.get("/api/v1/audit?limit=3", &s.admin_token).await.expect(200);
+    let first = s
+        .get("/api/v1/audit?limit=3", &s.admin_token)
+        .await
+        .expect(200);
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
-    let second = s.get(&format!("/api/v1/audit?limit=3&cursor={cursor}"), &s.admin_token).await.expect(200);
-    assert_eq!(second.body["items"][0], items[3], "pages continue where they stopped");
+    let second = s
+        .get(
+            &format!("/api/v1/audit?limit=3&cursor={cursor}"),
+            &s.admin_token,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        second.body["items"][0], items[3],
+        "pages continue where they stopped"
+    );
 }
 
 async fn a_second_runtime_is_followed_within_a_second(db: TestDb) {
@@ -77,7 +169,10 @@ async fn a_second_runtime_is_followed_within_a_second(db: TestDb) {
     let workspace = s.workspace.parse().unwrap();
     let (member, _) = other
         .write(workspace, Actor::Cli, |ctx| {
-            roster_ops::members::create(ctx, serde_json::from_value(json!({"kind": "user", "email": "zed@acme.test"})).unwrap())
+            roster_ops::members::create(
+                ctx,
+                serde_json::from_value(json!({"kind": "user", "email": "zed@acme.test"})).unwrap(),
+            )
         })
         .await
         .unwrap();
@@ -88,32 +183,124 @@ async fn a_second_runtime_is_followed_within_a_second(db: TestDb) {
         if answer.status.as_u16() == 200 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "the server saw the other process's write within a second");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the server saw the other process's write within a second"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A write on this server after the other's sees the other's write (the email is taken).
-    s.post("/api/v1/members", &s.admin_token, json!({"kind": "user", "email": "ZED@acme.test"})).await.expect(409);
+    s.post(
+        "/api/v1/members",
+        &s.admin_token,
+        json!({"kind": "user", "email": "ZED@acme.test"}),
+    )
+    .await
+    .expect(409);
     // A workspace another process creates is served, with its token, at once.
-    let (_, token) = other.create_workspace("Later", "later@acme.test", Actor::Cli).await.unwrap();
+    let (_, token) = other
+        .create_workspace("Later", "later@acme.test", Actor::Cli)
+        .await
+        .unwrap();
     s.get("/api/v1/groups", &token).await.expect(200);
 }
 
 async fn data_survives_a_restart(db: TestDb) {
     let s = Server::start(db).await;
-    s.post("/api/v1/properties", &s.admin_token, json!({"name": "site", "applies_to": "user", "type": "text"})).await.expect(201);
-    let id = s.post("/api/v1/members", &s.admin_token, json!({"kind": "user", "email": "kept@acme.test", "properties": {"site": "Oslo"}})).await.expect(201).id();
+    s.post(
+        "/api/v1/properties",
+        &s.admin_token,
+        json!({"name": "site", "applies_to": "user", "type": "text"}),
+    )
+    .await
+    .expect(201);
+    let id = s
+        .post(
+            "/api/v1/members",
+            &s.admin_token,
+            json!({"kind": "user", "email": "kept@acme.test", "properties": {"site": "Oslo"}}),
+        )
+        .await
+        .expect(201)
+        .id();
     let group = s.group("Kept").await;
     s.add(&group, &id, &s.admin_token).await.expect(201);
-    let before_members = s.get("/api/v1/members", &s.admin_token).await.expect(200).body;
-    let before_groups = s.get("/api/v1/groups", &s.admin_token).await.expect(200).body;
+    let before_members = s
+        .get("/api/v1/members", &s.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let before_groups = s
+        .get("/api/v1/groups", &s.admin_token)
+        .await
+        .expect(200)
+        .body;
     // A new runtime knows only what the store holds.
     let reopened = Roster::open(&s.db.url).await.unwrap();
-    let (handle, _, _) = reopened.authenticate(&s.admin_token).await.unwrap().unwrap();
+    let (handle, _, _) = reopened
+        .authenticate(&s.admin_token)
+        .await
+        .unwrap()
+        .unwrap();
     let state = handle.read();
-    assert_eq!(state.members_after(None).count(), before_members["items"].as_array().unwrap().len());
-    assert_eq!(state.groups_after(None).count(), before_groups["items"].as_array().unwrap().len());
+    assert_eq!(
+        state.members_after(None).count(),
+        before_members["items"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        state.groups_after(None).count(),
+        before_groups["items"].as_array().unwrap().len()
+    );
     let kept = state.member(&id.parse().unwrap()).unwrap();
-    assert_eq!(kept.properties.get("site"), Some(&roster_model::PropertyValue::Text("Oslo".into())));
+    assert_eq!(
+        kept.properties.get("site"),
+        Some(&roster_model::PropertyValue::Text("Oslo".into()))
+    );
     let group = state.group(&group.parse().unwrap()).unwrap();
     assert!(state.is_effective_member(group, &kept.id));
+}
+
+async fn two_runtimes_racing_cannot_remove_both_last_admins(db: TestDb) {
+    let s = Server::start(db).await;
+    let (second, _) = s.user("second@acme.test").await;
+    let admins = s.group_named("Admins").await;
+    s.add(&admins, &second, &s.admin_token).await.expect(201);
+    let workspace = s.workspace.parse().unwrap();
+    let group: roster_model::Id = admins.parse().unwrap();
+    for _ in 0..5 {
+        let a = Roster::open(&s.db.url).await.unwrap();
+        let b = Roster::open(&s.db.url).await.unwrap();
+        let (first_admin, second_admin) = (s.admin.parse().unwrap(), second.parse().unwrap());
+        let remove_first = a.write(workspace, Actor::Cli, |ctx| {
+            roster_ops::groups::remove_member(ctx, group, first_admin)
+        });
+        let remove_second = b.write(workspace, Actor::Cli, |ctx| {
+            roster_ops::groups::remove_member(ctx, group, second_admin)
+        });
+        let (first, second_result) = tokio::join!(remove_first, remove_second);
+        assert_eq!(
+            first.is_ok() as u8 + second_result.is_ok() as u8,
+            1,
+            "exactly one of two racing removals wins"
+        );
+        let check = Roster::open(&s.db.url).await.unwrap();
+        let handle = check.workspace(workspace).await.unwrap();
+        assert_eq!(
+            handle.read().active_admin_count(),
+            1,
+            "one admin is left, as the store says"
+        );
+        // Put the removed admin back for the next round.
+        let removed = if first.is_ok() {
+            first_admin
+        } else {
+            second_admin
+        };
+        check
+            .write(workspace, Actor::Cli, |ctx| {
+                roster_ops::groups::add_member(ctx, group, removed)
+            })
+            .await
+            .unwrap();
+    }
 }

@@ -31,12 +31,17 @@ impl Drop for TestDb {
         if let Some((admin_url, name)) = self.pg.take() {
             // Best effort, on a thread of its own: the test's runtime may be gone.
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async {
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut conn)
-                                .await;
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut conn)
+                            .await;
                         }
                     });
                 }
@@ -48,7 +53,8 @@ impl Drop for TestDb {
 
 /// The PostgreSQL server tests use.
 pub fn postgres_admin_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("ROSTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Whether PostgreSQL is required (CI) rather than optional.
@@ -68,7 +74,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-                Some(TestDb { url, _dir: Some(dir), pg: None })
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg: None,
+                })
             }
             Backend::Postgres => {
                 let admin_url = postgres_admin_url();
@@ -88,9 +98,15 @@ impl TestDb {
                     .execute(&mut conn)
                     .await
                     .expect("create the test database");
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
                 let url = format!("{base}/{name}");
-                Some(TestDb { url, _dir: None, pg: Some((admin_url, name)) })
+                Some(TestDb {
+                    url,
+                    _dir: None,
+                    pg: Some((admin_url, name)),
+                })
             }
         }
     }

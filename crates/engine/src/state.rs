@@ -181,6 +181,25 @@ impl WorkspaceState {
         self.tokens.insert(token.id, token);
     }
 
+    /// Everything the state holds, in the form the store loads it: rebuilding a state
+    /// from it gives the same state, which is how the tests show that nothing derived is
+    /// ever needed from the store.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            workspace: Some(self.workspace.clone()),
+            revision: self.revision,
+            members: self.members.values().cloned().collect(),
+            properties: self.properties.values().cloned().collect(),
+            groups: self.groups.values().cloned().collect(),
+            memberships: self
+                .groups
+                .keys()
+                .flat_map(|g| self.static_memberships(g).cloned())
+                .collect(),
+            tokens: self.tokens().into_iter().cloned().collect(),
+        }
+    }
+
     /// The workspace.
     pub fn workspace(&self) -> &Workspace {
         &self.workspace
@@ -352,5 +371,143 @@ impl WorkspaceState {
         let mut tokens: Vec<_> = self.tokens.values().collect();
         tokens.sort_by_key(|t| t.id);
         tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_model::{
+        DefaultGroup, Event, Group, ManagedBy, Member, MemberKind, MemberState, Membership,
+        MembershipSource, StaticMembership, UserType, Workspace,
+    };
+
+    use super::WorkspaceState;
+
+    fn at() -> roster_model::Timestamp {
+        roster_model::from_micros(0)
+    }
+
+    fn member(kind: MemberKind, verified: bool) -> Member {
+        Member {
+            id: roster_model::new_id(),
+            kind,
+            user_type: (kind == MemberKind::User).then_some(UserType::TeamMember),
+            email: Some(format!("{}@x.test", roster_model::new_id())),
+            display_name: "m".into(),
+            state: MemberState::Active,
+            account: None,
+            email_verified: (kind == MemberKind::Customer).then_some(verified),
+            properties: Default::default(),
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    fn group(key: Option<DefaultGroup>, kind: MemberKind) -> Group {
+        Group {
+            id: roster_model::new_id(),
+            name: format!("g{}", roster_model::new_id()),
+            description: String::new(),
+            member_kind: kind,
+            membership: Membership::Static,
+            rule: None,
+            owner: None,
+            default_group: key,
+            managed_by: ManagedBy::Roster,
+            version: 1,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    fn state() -> WorkspaceState {
+        let workspace = Workspace {
+            id: roster_model::new_id(),
+            name: "w".into(),
+            created_at: at(),
+        };
+        WorkspaceState::empty(workspace, 0)
+    }
+
+    #[test]
+    fn a_revision_applies_once() {
+        let mut state = state();
+        let m = member(MemberKind::User, false);
+        assert!(state.apply(1, &[Event::MemberUpserted { member: m.clone() }]));
+        let mut renamed = m.clone();
+        renamed.display_name = "later".into();
+        assert!(
+            !state.apply(1, &[Event::MemberUpserted { member: renamed }]),
+            "a revision seen twice is skipped"
+        );
+        assert_eq!(
+            state.member(&m.id).map(|m| m.display_name.as_str()),
+            Some("m")
+        );
+        assert_eq!(state.revision(), 1);
+    }
+
+    #[test]
+    fn derived_groups_follow_kind_state_and_verification() {
+        let mut state = state();
+        let all = group(Some(DefaultGroup::AllUsers), MemberKind::User);
+        let verified = group(Some(DefaultGroup::VerifiedCustomers), MemberKind::Customer);
+        let team = group(None, MemberKind::User);
+        let (user, mut customer) = (
+            member(MemberKind::User, false),
+            member(MemberKind::Customer, false),
+        );
+        state.apply(
+            1,
+            &[
+                Event::GroupUpserted { group: all.clone() },
+                Event::GroupUpserted {
+                    group: verified.clone(),
+                },
+                Event::GroupUpserted {
+                    group: team.clone(),
+                },
+                Event::MemberUpserted {
+                    member: user.clone(),
+                },
+                Event::MemberUpserted {
+                    member: customer.clone(),
+                },
+                Event::MembershipAdded {
+                    membership: StaticMembership {
+                        group_id: team.id,
+                        member_id: user.id,
+                        source: MembershipSource::Manual,
+                        added_by: None,
+                        added_at: at(),
+                    },
+                },
+            ],
+        );
+        assert!(state.is_effective_member(&all, &user.id));
+        assert!(!state.is_effective_member(&all, &customer.id));
+        assert!(!state.is_effective_member(&verified, &customer.id));
+        customer.email_verified = Some(true);
+        state.apply(
+            2,
+            &[Event::MemberUpserted {
+                member: customer.clone(),
+            }],
+        );
+        assert!(state.is_effective_member(&verified, &customer.id));
+        let mut gone = user.clone();
+        gone.state = MemberState::Deactivated;
+        state.apply(3, &[Event::MemberUpserted { member: gone }]);
+        assert!(
+            !state.is_effective_member(&team, &user.id),
+            "deactivated members count nowhere"
+        );
+        assert!(
+            state.static_membership(&team.id, &user.id).is_some(),
+            "but their record stays"
+        );
+        assert_eq!(state.effective_members(&all).len(), 0);
+        state.apply(4, &[Event::GroupDeleted { id: team.id }]);
+        assert!(state.static_membership(&team.id, &user.id).is_none());
     }
 }

@@ -255,5 +255,15 @@ proptest! {
             }
             world.check_invariants();
         }
+        // What the engine derived incrementally equals a rebuild from what it stores.
+        let rebuilt = WorkspaceState::from_snapshot(world.state.snapshot()).unwrap();
+        prop_assert_eq!(rebuilt.revision(), world.state.revision());
+        for group in world.state.groups_after(None) {
+            let again = rebuilt.group(&group.id).unwrap();
+            let before: BTreeSet<Id> = world.state.ids_of(&world.state.effective_members(group)).collect();
+            let after: BTreeSet<Id> = rebuilt.ids_of(&rebuilt.effective_members(again)).collect();
+            prop_assert_eq!(before, after);
+        }
+        prop_assert_eq!(rebuilt.members_after(None).count(), world.state.members_after(None).count());
     }
 }

@@ -130,6 +130,7 @@ pub fn path_id(raw: &str, what: &str) -> Result<Id, ApiError> {
 
 /// `?limit=&cursor=` of every list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// At most this many items (1 to 1000; 100 by default).

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
 
 /// `?kind=&limit=&cursor=`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemberQuery {
     /// Only members of this kind.
@@ -32,7 +33,7 @@ pub struct MemberQuery {
 }
 
 /// Lists members in creation order.
-#[utoipa::path(get, path = "/api/v1/members", tag = "members", params(MemberQuery),
+#[utoipa::path(get, operation_id = "members_list", path = "/api/v1/members", tag = "members", params(MemberQuery),
     responses((status = 200, body = Page<Member>), (status = "4XX", body = super::Problem)))]
 pub async fn list(
     auth: Auth,
@@ -62,7 +63,7 @@ pub async fn list(
 }
 
 /// Creates a member (admins).
-#[utoipa::path(post, path = "/api/v1/members", tag = "members", request_body = NewMember,
+#[utoipa::path(post, operation_id = "members_create", path = "/api/v1/members", tag = "members", request_body = NewMember,
     responses((status = 201, body = Member), (status = "4XX", body = super::Problem)))]
 pub async fn create(
     State(app): State<AppState>,
@@ -79,7 +80,7 @@ pub async fn create(
 }
 
 /// Reads a member: internal users read anyone, a customer only itself.
-#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, operation_id = "members_show", path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Member), (status = "4XX", body = super::Problem)))]
 pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Member>, ApiError> {
     let id = path_id(&id, "member")?;
@@ -92,7 +93,7 @@ pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Member>, Ap
 }
 
 /// Changes a member by JSON Merge Patch (admins); `"state": "deactivated"` deactivates.
-#[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(patch, operation_id = "members_update", path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
     request_body = MemberPatch,
     responses((status = 200, body = Member), (status = "4XX", body = super::Problem)))]
 pub async fn update(

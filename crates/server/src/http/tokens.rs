@@ -71,7 +71,7 @@ pub struct CreatedToken {
 }
 
 /// Lists the tokens the actor may manage: its own, or all for admins.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, operation_id = "tokens_list", path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = Page<TokenView>), (status = "4XX", body = super::Problem)))]
 pub async fn list(auth: Auth) -> Result<Json<Page<TokenView>>, ApiError> {
     let state = auth.handle.read();
@@ -89,7 +89,7 @@ pub async fn list(auth: Auth) -> Result<Json<Page<TokenView>>, ApiError> {
 }
 
 /// Creates a token for yourself, or (admins) for an agent.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
+#[utoipa::path(post, operation_id = "tokens_create", path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
     responses((status = 201, body = CreatedToken), (status = "4XX", body = super::Problem)))]
 pub async fn create(
     State(app): State<AppState>,
@@ -114,7 +114,7 @@ pub async fn create(
 }
 
 /// Revokes a token: your own, or any as an admin.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, operation_id = "tokens_revoke", path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
     responses((status = 200, description = "revoked; the body carries the revision"), (status = "4XX", body = super::Problem)))]
 pub async fn revoke(
     State(app): State<AppState>,

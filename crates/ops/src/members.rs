@@ -67,10 +67,10 @@ pub struct MemberPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub account: Option<Option<String>>,
-    /// Property writes; `null` removes a property.
-    #[serde(default)]
+    /// Property writes; `null` removes a property, and `"properties": null` removes all.
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
-    pub properties: Option<BTreeMap<String, Value>>,
+    pub properties: Option<Option<BTreeMap<String, Value>>>,
 }
 
 /// Creates a member. A team member joins Platform Users (and, being a user, All Users);
@@ -242,32 +242,42 @@ pub fn update(ctx: &Ctx, id: Id, patch: MemberPatch) -> Result<Outcome<Member>, 
             .ok_or_else(|| OpError::invalid("display_name", "`display_name` cannot be removed"))?;
         member.display_name = validate::name("display_name", &raw)?;
     }
-    if let Some(verified) = patch.email_verified {
-        if member.kind != MemberKind::Customer {
+    // Removing what a user cannot have is no change (RFC 7396); setting it is an error.
+    match (patch.email_verified, member.kind) {
+        (None, _) | (Some(None), MemberKind::User) => {}
+        (Some(Some(_)), MemberKind::User) => {
             return Err(OpError::invalid(
                 "email_verified",
                 "`email_verified` applies to customers only",
-            ));
+            ))
         }
-        let verified = verified.ok_or_else(|| {
-            OpError::invalid("email_verified", "`email_verified` must be true or false")
-        })?;
-        member.email_verified = Some(verified);
+        (Some(None), MemberKind::Customer) => {
+            return Err(OpError::invalid(
+                "email_verified",
+                "`email_verified` must be true or false",
+            ))
+        }
+        (Some(Some(verified)), MemberKind::Customer) => member.email_verified = Some(verified),
     }
-    if let Some(account) = patch.account {
-        if member.kind != MemberKind::Customer {
+    match (patch.account, member.kind) {
+        (None, _) | (Some(None), MemberKind::User) => {}
+        (Some(Some(_)), MemberKind::User) => {
             return Err(OpError::invalid(
                 "account",
                 "`account` applies to customers only",
-            ));
+            ))
         }
-        member.account = match account {
-            Some(raw) => Some(validate::name("account", &raw)?),
-            None => None,
-        };
+        (Some(None), MemberKind::Customer) => member.account = None,
+        (Some(Some(raw)), MemberKind::Customer) => {
+            member.account = Some(validate::name("account", &raw)?)
+        }
     }
-    if let Some(writes) = &patch.properties {
-        validate::apply_properties(ctx.state, member.kind, &mut member.properties, writes)?;
+    match &patch.properties {
+        None => {}
+        Some(None) => member.properties.clear(),
+        Some(Some(writes)) => {
+            validate::apply_properties(ctx.state, member.kind, &mut member.properties, writes)?
+        }
     }
     if let Some(state) = patch.state {
         if state == MemberState::Deactivated

@@ -15,7 +15,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Lists audit records newest first.
 #[utoipa::path(get, operation_id = "audit_list", path = "/api/v1/audit", tag = "audit", params(PageQuery),
-    responses((status = 200, body = Page<AuditRecord>), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Page<AuditRecord>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(app): State<AppState>,
     auth: Auth,

@@ -113,6 +113,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("malformed JSON: {error}")))?;
+    if !value.is_object() {
+        // Every body of this API is an object; serde would also take a struct as an array.
+        return Err(ApiError::invalid(None, "the body must be a JSON object"));
+    }
     serde_json::from_value(value).map_err(|error| {
         let message = error.to_string();
         if message.starts_with("unknown field") {
@@ -134,6 +138,7 @@ pub fn path_id(raw: &str, what: &str) -> Result<Id, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// At most this many items (1 to 1000; 100 by default).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -161,6 +166,7 @@ impl PageQuery {
     pub fn cursor_text(&self) -> Result<Option<String>, ApiError> {
         self.cursor
             .as_deref()
+            .filter(|raw| !raw.is_empty())
             .map(|raw| {
                 base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .decode(raw)

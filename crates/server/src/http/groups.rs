@@ -55,7 +55,7 @@ fn with_etag(mut response: Response, version: i64) -> Response {
 
 /// Lists groups, the defaults first among them (they are created first).
 #[utoipa::path(get, operation_id = "groups_list", path = "/api/v1/groups", tag = "groups", params(PageQuery),
-    responses((status = 200, body = Page<GroupView>), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Page<GroupView>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     auth: Auth,
     ApiQuery(page): ApiQuery<PageQuery>,
@@ -79,7 +79,7 @@ pub async fn list(
 
 /// Creates a custom group (admins).
 #[utoipa::path(post, operation_id = "groups_create", path = "/api/v1/groups", tag = "groups", request_body = NewGroup,
-    responses((status = 201, body = GroupView), (status = "4XX", body = super::Problem)))]
+    responses((status = 201, body = GroupView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
@@ -105,7 +105,7 @@ fn find<'a>(state: &'a WorkspaceState, raw: &str) -> Result<&'a Group, ApiError>
 
 /// Reads a group; its version is the ETag.
 #[utoipa::path(get, operation_id = "groups_show", path = "/api/v1/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
-    responses((status = 200, body = GroupView), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = GroupView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     let state = auth.handle.read();
     let group = find(&state, &id)?;
@@ -119,7 +119,7 @@ pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Response, ApiErr
 /// Renames, describes or re-owns a custom group (admins); honours `If-Match`.
 #[utoipa::path(patch, operation_id = "groups_update", path = "/api/v1/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
     request_body = GroupPatch,
-    responses((status = 200, body = GroupView), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = GroupView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(app): State<AppState>,
     auth: Auth,
@@ -144,7 +144,7 @@ pub async fn update(
 
 /// Deletes a custom group and its memberships (admins); honours `If-Match`.
 #[utoipa::path(delete, operation_id = "groups_remove", path = "/api/v1/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "deleted; the body carries the revision"), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, description = "deleted; the body carries the revision"), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn remove(
     State(app): State<AppState>,
     auth: Auth,
@@ -222,7 +222,7 @@ pub struct GroupMember {
 /// Lists a group's members: the recorded ones of a static group (deactivated members
 /// included, with `effective: false`), the derived ones of a maintained or dynamic group.
 #[utoipa::path(get, operation_id = "groups_members", path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageQuery),
-    responses((status = 200, body = Page<GroupMember>), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Page<GroupMember>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn members(
     auth: Auth,
     Path(id): Path<String>,
@@ -292,7 +292,7 @@ pub struct AddMember {
 /// when the member was already recorded.
 #[utoipa::path(post, operation_id = "groups_add_member", path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path)),
     request_body = AddMember,
-    responses((status = 201, body = roster_model::StaticMembership), (status = 200, body = roster_model::StaticMembership), (status = "4XX", body = super::Problem)))]
+    responses((status = 201, body = roster_model::StaticMembership), (status = 200, body = roster_model::StaticMembership), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn add_member(
     State(app): State<AppState>,
     auth: Auth,
@@ -317,7 +317,7 @@ pub async fn add_member(
 /// Removes a member from a static group; the owner and the last active admin stay.
 #[utoipa::path(delete, operation_id = "groups_remove_member", path = "/api/v1/groups/{id}/members/{member_id}", tag = "groups",
     params(("id" = Uuid, Path), ("member_id" = Uuid, Path)),
-    responses((status = 200, description = "removed; the body carries the revision"), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, description = "removed; the body carries the revision"), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn remove_member(
     State(app): State<AppState>,
     auth: Auth,

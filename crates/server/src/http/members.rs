@@ -27,6 +27,7 @@ pub struct MemberQuery {
     /// Only members of this kind.
     pub kind: Option<MemberKind>,
     /// Page size (1 to 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -34,7 +35,7 @@ pub struct MemberQuery {
 
 /// Lists members in creation order.
 #[utoipa::path(get, operation_id = "members_list", path = "/api/v1/members", tag = "members", params(MemberQuery),
-    responses((status = 200, body = Page<Member>), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Page<Member>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     auth: Auth,
     ApiQuery(query): ApiQuery<MemberQuery>,
@@ -64,7 +65,7 @@ pub async fn list(
 
 /// Creates a member (admins).
 #[utoipa::path(post, operation_id = "members_create", path = "/api/v1/members", tag = "members", request_body = NewMember,
-    responses((status = 201, body = Member), (status = "4XX", body = super::Problem)))]
+    responses((status = 201, body = Member), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
@@ -81,7 +82,7 @@ pub async fn create(
 
 /// Reads a member: internal users read anyone, a customer only itself.
 #[utoipa::path(get, operation_id = "members_show", path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Member), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Member), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Member>, ApiError> {
     let id = path_id(&id, "member")?;
     let state = auth.handle.read();
@@ -95,7 +96,7 @@ pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Member>, Ap
 /// Changes a member by JSON Merge Patch (admins); `"state": "deactivated"` deactivates.
 #[utoipa::path(patch, operation_id = "members_update", path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
     request_body = MemberPatch,
-    responses((status = 200, body = Member), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Member), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(app): State<AppState>,
     auth: Auth,

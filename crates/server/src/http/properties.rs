@@ -20,7 +20,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Lists the property definitions (a workspace has few; one page).
 #[utoipa::path(get, operation_id = "properties_list", path = "/api/v1/properties", tag = "properties",
-    responses((status = 200, body = Page<PropertyDef>), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Page<PropertyDef>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn list(auth: Auth) -> Result<Json<Page<PropertyDef>>, ApiError> {
     let state = auth.handle.read();
     access::require_reader(&auth.ctx(&state))?;
@@ -34,7 +34,7 @@ pub async fn list(auth: Auth) -> Result<Json<Page<PropertyDef>>, ApiError> {
 
 /// Defines a property (admins).
 #[utoipa::path(post, operation_id = "properties_create", path = "/api/v1/properties", tag = "properties", request_body = NewProperty,
-    responses((status = 201, body = PropertyDef), (status = "4XX", body = super::Problem)))]
+    responses((status = 201, body = PropertyDef), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
@@ -51,7 +51,7 @@ pub async fn create(
 
 /// Reads a property definition.
 #[utoipa::path(get, operation_id = "properties_show", path = "/api/v1/properties/{id}", tag = "properties", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = PropertyDef), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = PropertyDef), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<PropertyDef>, ApiError> {
     let id = path_id(&id, "property")?;
     let state = auth.handle.read();
@@ -65,7 +65,7 @@ pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<PropertyDef
 /// Changes a property's description, or its type while no member has a value (admins).
 #[utoipa::path(patch, operation_id = "properties_update", path = "/api/v1/properties/{id}", tag = "properties", params(("id" = uuid::Uuid, Path)),
     request_body = PropertyPatch,
-    responses((status = 200, body = PropertyDef), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = PropertyDef), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(app): State<AppState>,
     auth: Auth,
@@ -84,7 +84,7 @@ pub async fn update(
 
 /// Deletes a property and its values on every member (admins).
 #[utoipa::path(delete, operation_id = "properties_delete", path = "/api/v1/properties/{id}", tag = "properties", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted; the body carries the revision"), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, description = "deleted; the body carries the revision"), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(app): State<AppState>,
     auth: Auth,

@@ -72,7 +72,7 @@ pub struct CreatedToken {
 
 /// Lists the tokens the actor may manage: its own, or all for admins.
 #[utoipa::path(get, operation_id = "tokens_list", path = "/api/v1/tokens", tag = "tokens",
-    responses((status = 200, body = Page<TokenView>), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, body = Page<TokenView>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn list(auth: Auth) -> Result<Json<Page<TokenView>>, ApiError> {
     let state = auth.handle.read();
     let ctx = auth.ctx(&state);
@@ -90,7 +90,7 @@ pub async fn list(auth: Auth) -> Result<Json<Page<TokenView>>, ApiError> {
 
 /// Creates a token for yourself, or (admins) for an agent.
 #[utoipa::path(post, operation_id = "tokens_create", path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = "4XX", body = super::Problem)))]
+    responses((status = 201, body = CreatedToken), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
@@ -115,7 +115,7 @@ pub async fn create(
 
 /// Revokes a token: your own, or any as an admin.
 #[utoipa::path(delete, operation_id = "tokens_revoke", path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "revoked; the body carries the revision"), (status = "4XX", body = super::Problem)))]
+    responses((status = 200, description = "revoked; the body carries the revision"), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn revoke(
     State(app): State<AppState>,
     auth: Auth,

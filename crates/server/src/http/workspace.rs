@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The workspace of the token, its revision and the acting member.
 #[utoipa::path(get, operation_id = "workspace_show", path = "/api/v1/workspace", tag = "workspace",
-    responses((status = 200, body = WorkspaceView), (status = 401, body = super::Problem)))]
+    responses((status = 200, body = WorkspaceView), (status = 401, body = super::Problem, content_type = "application/problem+json")))]
 pub async fn show(auth: Auth) -> Result<Json<WorkspaceView>, ApiError> {
     let state = auth.handle.read();
     Ok(Json(WorkspaceView {

@@ -80,13 +80,17 @@ pub trait WriteTx: Send {
     ) -> Result<()>;
 }
 
-/// Opens the store a database URL names (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`)
-/// and brings its schema up to date.
+/// Opens the store a database URL names (`sqlite://PATH`, `postgres://…`, or a plain file
+/// path, taken as SQLite) and brings its schema up to date.
 pub async fn open(url: &str) -> Result<Box<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(sql::PgStore::open(url).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Box::new(sql::SqliteStore::open(url).await?))
+    } else if !url.contains("://") && !url.is_empty() {
+        Ok(Box::new(
+            sql::SqliteStore::open(&format!("sqlite://{url}")).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

@@ -236,3 +236,18 @@ impl Auth {
         }
     }
 }
+
+/// Path parameters, with an undecodable one (say `%FF`) answered as a 404 problem: a
+/// path that cannot be read names nothing.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|path| ApiPath(path.0))
+            .map_err(|_| ApiError::not_found("no such resource"))
+    }
+}

@@ -1,6 +1,6 @@
 //! `/api/v1/groups` and `/api/v1/groups/{id}/members`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{cursor, if_match, path_id, ApiQuery, Auth, JsonBody, PageQuery};
+use super::extract::{cursor, if_match, path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -106,7 +106,7 @@ fn find<'a>(state: &'a WorkspaceState, raw: &str) -> Result<&'a Group, ApiError>
 /// Reads a group; its version is the ETag.
 #[utoipa::path(get, operation_id = "groups_show", path = "/api/v1/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
     responses((status = 200, body = GroupView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
-pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn show(auth: Auth, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let state = auth.handle.read();
     let group = find(&state, &id)?;
     access::require_reader(&auth.ctx(&state))?;
@@ -124,7 +124,7 @@ pub async fn update(
     State(app): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(patch): JsonBody<GroupPatch>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "group")?;
@@ -149,7 +149,7 @@ pub async fn remove(
     State(app): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "group")?;
     let expected = if_match(&headers)?;
@@ -225,7 +225,7 @@ pub struct GroupMember {
     responses((status = 200, body = Page<GroupMember>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn members(
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<GroupMember>>, ApiError> {
     let (limit, after) = (page.limit()?, page.cursor_id()?);
@@ -296,7 +296,7 @@ pub struct AddMember {
 pub async fn add_member(
     State(app): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(input): JsonBody<AddMember>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "group")?;
@@ -321,7 +321,7 @@ pub async fn add_member(
 pub async fn remove_member(
     State(app): State<AppState>,
     auth: Auth,
-    Path((id, member_id)): Path<(String, String)>,
+    ApiPath((id, member_id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "group")?;
     let member_id = path_id(&member_id, "member")?;

@@ -1,6 +1,6 @@
 //! `/api/v1/members`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -10,7 +10,7 @@ use roster_ops::access;
 use roster_ops::members::{self, MemberPatch, NewMember};
 use serde::Deserialize;
 
-use super::extract::{cursor, path_id, ApiQuery, Auth, JsonBody, PageQuery};
+use super::extract::{cursor, path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -83,7 +83,7 @@ pub async fn create(
 /// Reads a member: internal users read anyone, a customer only itself.
 #[utoipa::path(get, operation_id = "members_show", path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Member), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
-pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Member>, ApiError> {
+pub async fn show(auth: Auth, ApiPath(id): ApiPath<String>) -> Result<Json<Member>, ApiError> {
     let id = path_id(&id, "member")?;
     let state = auth.handle.read();
     let member = state
@@ -100,7 +100,7 @@ pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Member>, Ap
 pub async fn update(
     State(app): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(patch): JsonBody<MemberPatch>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "member")?;

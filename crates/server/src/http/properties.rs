@@ -1,6 +1,6 @@
 //! `/api/v1/properties`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -9,7 +9,7 @@ use roster_model::PropertyDef;
 use roster_ops::access;
 use roster_ops::properties::{self, NewProperty, PropertyPatch};
 
-use super::extract::{path_id, Auth, JsonBody};
+use super::extract::{path_id, ApiPath, Auth, JsonBody};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -52,7 +52,7 @@ pub async fn create(
 /// Reads a property definition.
 #[utoipa::path(get, operation_id = "properties_show", path = "/api/v1/properties/{id}", tag = "properties", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = PropertyDef), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
-pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<PropertyDef>, ApiError> {
+pub async fn show(auth: Auth, ApiPath(id): ApiPath<String>) -> Result<Json<PropertyDef>, ApiError> {
     let id = path_id(&id, "property")?;
     let state = auth.handle.read();
     let property = state
@@ -69,7 +69,7 @@ pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<PropertyDef
 pub async fn update(
     State(app): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(patch): JsonBody<PropertyPatch>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "property")?;
@@ -88,7 +88,7 @@ pub async fn update(
 pub async fn delete(
     State(app): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "property")?;
     let ((), revision) = app

@@ -1,6 +1,6 @@
 //! `/api/v1/tokens`: a member's own tokens, and admins' tokens for agents.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get};
@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{path_id, Auth, JsonBody};
+use super::extract::{path_id, ApiPath, Auth, JsonBody};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -119,7 +119,7 @@ pub async fn create(
 pub async fn revoke(
     State(app): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "token")?;
     let ((), revision) = app

@@ -119,8 +119,8 @@ async fn huge_and_deep_bodies_are_refused_without_harm(db: TestDb) {
         "{{\"kind\":\"user\",\"email\":\"a@b.test\",\"display_name\":\"{}\"}}",
         "x".repeat(2 * 1024 * 1024)
     );
-    let sent = s
-        .client
+    // A client of its own: the server closes this connection, which must not be reused.
+    let sent = reqwest::Client::new()
         .post(format!("{}/api/v1/members", s.base))
         .bearer_auth(t)
         .header("content-type", "application/json")
@@ -166,6 +166,10 @@ async fn unknown_ids_and_routes_are_404(db: TestDb) {
         .await
         .expect(404);
     s.get("/api/v1/members/not-a-uuid", t).await.expect(404);
+    s.get("/api/v1/members/%FF", t).await.expect(404);
+    s.delete("/api/v1/groups/%FF/members/%FE", t)
+        .await
+        .expect(404);
     s.get(&format!("/api/v1/groups/{missing}"), t)
         .await
         .expect(404);

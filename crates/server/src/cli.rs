@@ -192,7 +192,8 @@ async fn open(database: &Database) -> Result<Arc<Roster>, String> {
 
 async fn run_serve(serve: Serve) -> Result<(), String> {
     let roster = open(&serve.database).await?;
-    if roster.workspace_ids().is_empty() {
+    let loaded = roster.load_all().await.map_err(|e| e.to_string())?;
+    if loaded == 0 {
         let (boot, token) = roster
             .create_workspace("Default", &serve.admin_email, Actor::System)
             .await

@@ -73,22 +73,32 @@ impl WorkspaceHandle {
 pub struct Roster {
     store: Arc<dyn Store>,
     workspaces: RwLock<HashMap<Id, Arc<WorkspaceHandle>>>,
+    /// Which workspace a token hash was last found in; only a hint, always confirmed by
+    /// that workspace's engine, so a revoked token is never honoured from here.
+    token_index: RwLock<HashMap<String, Id>>,
     loading: Mutex<()>,
 }
 
 impl Roster {
-    /// Opens the store a URL names and loads every workspace in it.
+    /// Opens the store a URL names. Workspaces are loaded when first used; a server calls
+    /// [`load_all`](Self::load_all) to have them ready before it listens.
     pub async fn open(database_url: &str) -> Result<Arc<Self>, RuntimeError> {
         let store: Arc<dyn Store> = Arc::from(roster_store::open(database_url).await?);
-        let roster = Arc::new(Roster {
+        Ok(Arc::new(Roster {
             store,
             workspaces: RwLock::new(HashMap::new()),
+            token_index: RwLock::new(HashMap::new()),
             loading: Mutex::new(()),
-        });
-        for (id, _) in roster.store.workspace_revisions().await? {
-            roster.workspace(id).await?;
+        }))
+    }
+
+    /// Loads every workspace in the store; returns how many there are.
+    pub async fn load_all(&self) -> Result<usize, RuntimeError> {
+        let workspaces = self.store.workspace_revisions().await?;
+        for (id, _) in &workspaces {
+            self.workspace(*id).await?;
         }
-        Ok(roster)
+        Ok(workspaces.len())
     }
 
     /// The store, for what the engine does not keep (the audit log).
@@ -204,22 +214,36 @@ impl Roster {
         secret: &str,
     ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
         let hash = crate::secret::hash(secret);
-        let find = |roster: &Roster| {
-            roster.workspace_ids().into_iter().find_map(|ws| {
-                let handle = roster.loaded(&ws)?;
-                let member = handle.read().token_by_hash(&hash)?.member_id;
-                Some((handle, ws, member))
-            })
+        let hinted = self
+            .token_index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&hash)
+            .copied();
+        let workspace = match hinted {
+            Some(ws) => ws,
+            None => match self.store.workspace_of_token(&hash).await? {
+                Some(ws) => ws,
+                None => return Ok(None),
+            },
         };
-        if let Some(found) = find(self) {
-            return Ok(Some(found));
+        let handle = self.workspace(workspace).await?;
+        let mut member = handle.read().token_by_hash(&hash).map(|t| t.member_id);
+        if member.is_none() && hinted.is_none() {
+            // Made by another process a moment ago: catch up rather than wait for the follower.
+            self.catch_up(&handle, workspace).await?;
+            member = handle.read().token_by_hash(&hash).map(|t| t.member_id);
         }
-        let Some(ws) = self.store.workspace_of_token(&hash).await? else {
+        let Some(member) = member else {
             return Ok(None);
         };
-        let handle = self.workspace(ws).await?;
-        self.catch_up(&handle, ws).await?;
-        Ok(find(self))
+        if hinted.is_none() {
+            self.token_index
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(hash, workspace);
+        }
+        Ok(Some((handle, workspace, member)))
     }
 
     /// Applies, every [`FOLLOW_INTERVAL`], the revisions other processes committed, and

@@ -14,6 +14,7 @@ pub mod members;
 mod patch;
 pub mod properties;
 pub mod tokens;
+pub mod transfer;
 mod validate;
 
 pub use bootstrap::{new_workspace, Bootstrap};

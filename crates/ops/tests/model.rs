@@ -265,5 +265,11 @@ proptest! {
             prop_assert_eq!(before, after);
         }
         prop_assert_eq!(rebuilt.members_after(None).count(), world.state.members_after(None).count());
+        // An export imports back, checks, and exports the same again.
+        let exported = roster_ops::transfer::export(&world.state);
+        let imported = roster_ops::transfer::import(exported.clone(), Actor::Cli, roster_model::now()).unwrap();
+        let mut again = WorkspaceState::empty(imported.value.0.clone(), 0);
+        again.apply(1, &imported.events);
+        prop_assert_eq!(roster_ops::transfer::export(&again), exported);
     }
 }

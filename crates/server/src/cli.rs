@@ -67,6 +67,27 @@ enum WorkspaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a workspace as JSON lines (members, properties, groups, memberships; not
+    /// tokens or the audit log).
+    Export {
+        #[command(flatten)]
+        database: Database,
+        /// The workspace's id.
+        #[arg(long)]
+        workspace: Id,
+        /// The file to write; standard output when absent.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Create a workspace from an export, with the same ids; nothing is written unless the
+    /// whole file checks.
+    Import {
+        #[command(flatten)]
+        database: Database,
+        /// The file to read; standard input when absent.
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +166,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!("Admin {} ({})", admin_email, boot.admin.id);
                 println!("Admin token (shown once): {token}");
             }
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Export {
+            database,
+            workspace,
+            output,
+        }) => {
+            let roster = open(&database).await?;
+            crate::transfer::export(&roster, workspace, output.as_deref()).await
+        }
+        Command::Workspace(WorkspaceCommand::Import { database, input }) => {
+            let roster = open(&database).await?;
+            let summary = crate::transfer::import(&roster, input.as_deref()).await?;
+            println!("{summary}");
             Ok(())
         }
         Command::Token(TokenCommand::Create {

@@ -5,5 +5,6 @@ pub mod cli;
 pub mod http;
 pub mod runtime;
 pub mod secret;
+pub mod transfer;
 
 pub use runtime::{Roster, RuntimeError};

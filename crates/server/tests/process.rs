@@ -16,7 +16,10 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_roster");
 
-on_both_stores!(cli_creates_workspaces_and_tokens_and_serve_survives_kill_9);
+on_both_stores!(
+    cli_creates_workspaces_and_tokens_and_serve_survives_kill_9,
+    export_then_import_reproduces_a_workspace,
+);
 
 fn roster(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
@@ -414,4 +417,155 @@ async fn cli_errors_are_reported_with_a_non_zero_exit() {
     .await
     .unwrap();
     assert!(!bad_url.status.success());
+}
+
+async fn export_then_import_reproduces_a_workspace(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let acme = run_json(&[
+        "workspace",
+        "create",
+        "--database-url",
+        url,
+        "--name",
+        "Acme",
+        "--admin-email",
+        "admin@acme.test",
+        "--json",
+    ])
+    .await;
+    let token = acme["token"].as_str().unwrap();
+    let workspace = acme["workspace_id"].as_str().unwrap();
+    let served = serve(Some(url), dir.path()).await;
+    let base = served.base.clone();
+    let post = |path: &str, body: Value| {
+        call(
+            reqwest::Method::POST,
+            format!("{base}{path}"),
+            token,
+            Some(body),
+        )
+    };
+    assert_eq!(
+        post(
+            "/api/v1/properties",
+            json!({"name": "site", "applies_to": "user", "type": "text"})
+        )
+        .await
+        .0,
+        201
+    );
+    let (_, bob) = post(
+        "/api/v1/members",
+        json!({"kind": "user", "email": "bob@acme.test", "properties": {"site": "Oslo"}}),
+    )
+    .await;
+    let (_, group) = post("/api/v1/groups", json!({"name": "Team"})).await;
+    let group_id = group["id"].as_str().unwrap();
+    assert_eq!(
+        post(
+            &format!("/api/v1/groups/{group_id}/members"),
+            json!({"member_id": bob["id"]})
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(post("/api/v1/members", json!({"kind": "customer", "email": "c@globex.test", "account": "Globex", "email_verified": true})).await.0, 201);
+    sigterm(served).await;
+
+    let first = dir.path().join("acme.jsonl");
+    let export = roster(&[
+        "workspace",
+        "export",
+        "--database-url",
+        url,
+        "--workspace",
+        workspace,
+        "--output",
+        first.to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1 + 1 + 9 + 3 + 5,
+        "workspace, property, 9 groups, 3 members, 5 memberships (admin in Admins, Platform Users and Team as owner; bob in Platform Users and Team)"
+    );
+
+    let target = format!("sqlite://{}", dir.path().join("copy.db").display());
+    let summary = run_json(&[
+        "workspace",
+        "import",
+        "--database-url",
+        &target,
+        "--input",
+        first.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(summary["workspace_id"], acme["workspace_id"]);
+    assert_eq!(summary["members"], 3);
+    let second = dir.path().join("copy.jsonl");
+    let output = roster(&[
+        "workspace",
+        "export",
+        "--database-url",
+        &target,
+        "--workspace",
+        workspace,
+    ])
+    .output()
+    .await
+    .unwrap();
+    std::fs::write(&second, &output.stdout).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&second).unwrap(),
+        text,
+        "the import holds exactly what was exported"
+    );
+
+    let again = roster(&[
+        "workspace",
+        "import",
+        "--database-url",
+        &target,
+        "--input",
+        first.to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &broken,
+        text.replacen("\"record\":\"member\"", "\"record\":\"mystery\"", 1),
+    )
+    .unwrap();
+    let fresh = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let refused = roster(&[
+        "workspace",
+        "import",
+        "--database-url",
+        &fresh,
+        "--input",
+        broken.to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("line 12"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

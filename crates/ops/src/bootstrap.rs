@@ -128,12 +128,14 @@ pub fn new_workspace(
         &ctx,
         &mut outcome,
         DefaultGroup::Admins,
+        admin.id,
         MembershipSource::System,
     );
     crate::members::join_default(
         &ctx,
         &mut outcome,
         DefaultGroup::PlatformUsers,
+        admin.id,
         MembershipSource::System,
     );
     outcome.audit.push(ctx.audit(

@@ -143,7 +143,8 @@ fn valid_owner<'a>(ctx: &Ctx<'a>, owner: Id) -> Result<&'a Member, OpError> {
     }
 }
 
-fn record_member<T>(
+/// Records a member in a static group, with its event and audit entry.
+pub(crate) fn record_member<T>(
     ctx: &Ctx,
     outcome: &mut Outcome<T>,
     group: &Group,

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use roster_model::{
-    new_id, DefaultGroup, Event, Id, Member, MemberKind, MemberState, MembershipSource,
-    StaticMembership, UserType,
+    new_id, DefaultGroup, Event, Id, Member, MemberKind, MemberState, MembershipSource, UserType,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -158,10 +157,12 @@ pub fn create(ctx: &Ctx, input: NewMember) -> Result<Outcome<Member>, OpError> {
         value: member,
     };
     if outcome.value.user_type == Some(UserType::TeamMember) {
+        let id = outcome.value.id;
         join_default(
             ctx,
             &mut outcome,
             DefaultGroup::PlatformUsers,
+            id,
             MembershipSource::System,
         );
     }
@@ -173,38 +174,11 @@ pub(crate) fn join_default<T>(
     ctx: &Ctx,
     outcome: &mut Outcome<T>,
     key: DefaultGroup,
+    member_id: Id,
     source: MembershipSource,
-) where
-    T: HasId,
-{
-    let Some(group) = ctx.state.default_group(key) else {
-        return;
-    };
-    let membership = StaticMembership {
-        group_id: group.id,
-        member_id: outcome.value.id(),
-        source,
-        added_by: ctx.actor.member_id(),
-        added_at: ctx.now,
-    };
-    outcome.audit.push(ctx.audit(
-        "group.member_add",
-        "group",
-        Some(group.id),
-        NOTHING,
-        Some(&membership),
-    ));
-    outcome.events.push(Event::MembershipAdded { membership });
-}
-
-/// Values that name the member an outcome is about.
-pub(crate) trait HasId {
-    fn id(&self) -> Id;
-}
-
-impl HasId for Member {
-    fn id(&self) -> Id {
-        self.id
+) {
+    if let Some(group) = ctx.state.default_group(key) {
+        crate::groups::record_member(ctx, outcome, group, member_id, source);
     }
 }
 

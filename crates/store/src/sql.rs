@@ -441,7 +441,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
 }
@@ -455,7 +455,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(PgStore { pool })
     }
 }

@@ -1,3 +1,5 @@
+-- One schema serves SQLite and PostgreSQL: portable types only (TEXT, BIGINT, INTEGER).
+-- Split the folder per backend when a migration needs a dialect of its own.
 -- Roster's foundation: workspaces, members, properties, groups, memberships, tokens,
 -- the event log every server follows, and the audit log.
 CREATE TABLE workspaces (

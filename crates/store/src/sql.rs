@@ -84,7 +84,7 @@ fn group_revisions(rows: Vec<(i64, String)>) -> Result<Vec<crate::RevisionEvents
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $tx:ident, $snapshot_begin:expr) => {
+    ($store:ident, $db:ty, $name:literal, $tx:ident, $snapshot_begin:expr) => {
         /// The store on this backend.
         pub struct $store {
             pool: sqlx::Pool<$db>,
@@ -277,7 +277,7 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl crate::Store for $store {
             fn backend(&self) -> &'static str {
-                stringify!($db)
+                $name
             }
 
             async fn create_workspace(
@@ -419,10 +419,11 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, SqliteTx, None::<&str>);
+sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", SqliteTx, None::<&str>);
 sql_store!(
     PgStore,
     sqlx::Postgres,
+    "postgres",
     PgTx,
     Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 );

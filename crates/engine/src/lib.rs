@@ -8,8 +8,10 @@
 //!
 //! The engine does no I/O and makes no decisions: who may do what lives in `roster-ops`.
 
+mod attributes;
 mod sets;
 mod state;
 
+pub use attributes::AttributeIndex;
 pub use sets::MemberSets;
 pub use state::{ApplyError, WorkspaceState};

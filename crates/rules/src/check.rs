@@ -67,19 +67,30 @@ pub struct Rule {
     pub(crate) root: Node,
 }
 
-/// The checked tree, with text values lower-cased once.
+/// The checked tree, with text values lower-cased once: what evaluators walk.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Node {
+pub enum Node {
+    /// Any of the alternatives.
     Or(Vec<Node>),
+    /// All of the conjuncts.
     And(Vec<Node>),
+    /// One condition; `values` fit the attribute's type.
     Cond {
+        /// The attribute read.
         attribute: String,
+        /// The operator.
         op: Op,
+        /// One value, or several for `IN` and `NOT IN`.
         values: Vec<Value>,
     },
 }
 
 impl Rule {
+    /// The checked tree.
+    pub fn root(&self) -> &Node {
+        &self.root
+    }
+
     /// Every attribute the rule reads, once each, in order: what an engine indexes to know
     /// which rules an attribute change can affect.
     pub fn attributes(&self) -> Vec<&str> {

@@ -26,7 +26,7 @@ mod parser;
 mod printer;
 
 pub use ast::{Condition, Expr, Literal, Op, Span};
-pub use check::{check, AttrType, Rule, Schema};
+pub use check::{check, AttrType, Node, Rule, Schema};
 pub use error::RuleError;
 pub use eval::{Attributes, Value};
 pub use parser::parse;

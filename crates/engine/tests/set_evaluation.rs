@@ -1,0 +1,178 @@
+//! The set evaluator (postings and bitmap algebra) agrees with the per-member reference
+//! evaluator on random rules over random members, including after random updates.
+
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+use proptest::prelude::*;
+use roaring::RoaringBitmap;
+use roster_engine::AttributeIndex;
+use roster_rules::{check, AttrType, Condition, Expr, Literal, Op, Schema, Span, Value};
+
+const TEXTS: &[&str] = &[
+    "sales",
+    "Sales",
+    "SALES",
+    "ops",
+    "r&d",
+    "eng",
+    "engineering",
+    "",
+];
+const NUMBERS: &[f64] = &[-1.0, 0.0, -0.0, 1.0, 2.5, 3.0, 10.0];
+
+fn schema() -> Schema {
+    Schema::new()
+        .with("dept", AttrType::Text)
+        .with("level", AttrType::Number)
+        .with("flag", AttrType::Boolean)
+}
+
+fn value_for(attribute: &str) -> BoxedStrategy<Option<Value>> {
+    match attribute {
+        "dept" => proptest::option::of(
+            proptest::sample::select(TEXTS).prop_map(|t| Value::Text(t.to_owned())),
+        )
+        .boxed(),
+        "level" => {
+            proptest::option::of(proptest::sample::select(NUMBERS).prop_map(Value::Number)).boxed()
+        }
+        _ => proptest::option::of(any::<bool>().prop_map(Value::Bool)).boxed(),
+    }
+}
+
+fn member() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> {
+    (value_for("dept"), value_for("level"), value_for("flag"))
+        .prop_map(|(d, l, f)| vec![("dept", d), ("level", l), ("flag", f)])
+}
+
+fn literal(attribute: &'static str) -> BoxedStrategy<Literal> {
+    let span = Span::default();
+    match attribute {
+        "dept" => proptest::sample::select(TEXTS)
+            .prop_map(move |t| Literal::Text(t.to_owned(), span))
+            .boxed(),
+        "level" => proptest::sample::select(NUMBERS)
+            .prop_map(move |n| Literal::Number {
+                value: n,
+                raw: format!("{n}"),
+                span,
+            })
+            .boxed(),
+        _ => any::<bool>()
+            .prop_map(move |b| Literal::Bool(b, span))
+            .boxed(),
+    }
+}
+
+fn condition() -> impl Strategy<Value = Expr> {
+    prop_oneof![Just("dept"), Just("level"), Just("flag")].prop_flat_map(|attribute| {
+        let ops: Vec<Op> = match attribute {
+            "dept" => vec![
+                Op::Eq,
+                Op::Ne,
+                Op::In,
+                Op::NotIn,
+                Op::StartsWith,
+                Op::EndsWith,
+                Op::Contains,
+            ],
+            "level" => vec![
+                Op::Eq,
+                Op::Ne,
+                Op::In,
+                Op::NotIn,
+                Op::Lt,
+                Op::Le,
+                Op::Gt,
+                Op::Ge,
+            ],
+            _ => vec![Op::Eq, Op::Ne, Op::In, Op::NotIn],
+        };
+        (
+            proptest::sample::select(ops),
+            proptest::collection::vec(literal(attribute), 1..4),
+        )
+            .prop_map(move |(op, mut values)| {
+                if !matches!(op, Op::In | Op::NotIn) {
+                    values.truncate(1);
+                }
+                let span = Span::default();
+                Expr::Cond(Condition {
+                    attribute: attribute.to_owned(),
+                    attribute_span: span,
+                    op,
+                    op_span: span,
+                    values,
+                    span,
+                })
+            })
+    })
+}
+
+fn rule() -> impl Strategy<Value = Expr> {
+    condition().prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 2..4)
+                .prop_map(|items| Expr::Or(items, Span::default())),
+            proptest::collection::vec(inner, 2..4)
+                .prop_map(|items| Expr::And(items, Span::default())),
+        ]
+    })
+}
+
+fn load(members: &[Vec<(&'static str, Option<Value>)>]) -> (AttributeIndex, RoaringBitmap) {
+    let mut index = AttributeIndex::default();
+    let mut universe = RoaringBitmap::new();
+    for (slot, attributes) in members.iter().enumerate() {
+        let slot = slot as u32;
+        universe.insert(slot);
+        for (name, value) in attributes {
+            index.set(slot, name, value.clone());
+        }
+    }
+    (index, universe)
+}
+
+fn agree(
+    index: &AttributeIndex,
+    universe: &RoaringBitmap,
+    rule: &roster_rules::Rule,
+) -> Result<(), TestCaseError> {
+    let by_sets = index.evaluate(rule, universe);
+    let by_member: RoaringBitmap = universe
+        .iter()
+        .filter(|slot| index.matches(rule, *slot))
+        .collect();
+    prop_assert_eq!(by_sets, by_member);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn set_and_member_evaluation_agree(
+        members in proptest::collection::vec(member(), 0..80),
+        tree in rule(),
+        updates in proptest::collection::vec((any::<u8>(), member()), 0..20),
+    ) {
+        let rule = check(&tree, &schema()).map_err(|e| TestCaseError::fail(format!("{tree}: {e:?}")))?;
+        let (mut index, universe) = load(&members);
+        agree(&index, &universe, &rule)?;
+        // The reference evaluator over the original values, not the index's copy.
+        for (slot, attributes) in members.iter().enumerate() {
+            let direct = rule.matches(&|name: &str| attributes.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.clone()));
+            prop_assert_eq!(direct, index.matches(&rule, slot as u32));
+        }
+        if members.is_empty() {
+            return Ok(());
+        }
+        for (which, attributes) in updates {
+            let slot = u32::from(which) % members.len() as u32;
+            for (name, value) in attributes {
+                index.set(slot, name, value);
+            }
+            agree(&index, &universe, &rule)?;
+        }
+    }
+}

@@ -16,8 +16,6 @@ pub struct MemberSets {
     pub users: RoaringBitmap,
     /// Members of kind `customer`.
     pub customers: RoaringBitmap,
-    /// Customers whose `email_verified` is true.
-    pub verified: RoaringBitmap,
 }
 
 impl MemberSets {
@@ -51,11 +49,6 @@ impl MemberSets {
             &mut self.customers,
             slot,
             member.kind == MemberKind::Customer,
-        );
-        set(
-            &mut self.verified,
-            slot,
-            member.kind == MemberKind::Customer && member.email_verified == Some(true),
         );
     }
 }

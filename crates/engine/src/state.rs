@@ -2,10 +2,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 use roster_model::{
-    DefaultGroup, Event, Group, Id, Member, MemberKind, PropertyDef, Revision, Snapshot,
-    StaticMembership, TokenRecord, Workspace,
+    DefaultGroup, Event, Group, Id, Member, MemberKind, Membership, PropertyDef, Revision,
+    Snapshot, StaticMembership, TokenRecord, Workspace,
 };
 
+use crate::dynamic::{self, DynamicGroups};
 use crate::MemberSets;
 
 /// Why a revision could not be applied.
@@ -30,6 +31,7 @@ pub struct WorkspaceState {
     static_members: HashMap<Id, BTreeMap<Id, StaticMembership>>,
     static_sets: HashMap<Id, RoaringBitmap>,
     sets: MemberSets,
+    dynamic: DynamicGroups,
     tokens: HashMap<Id, TokenRecord>,
     token_hashes: HashMap<String, Id>,
 }
@@ -39,11 +41,11 @@ impl WorkspaceState {
     pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, ApplyError> {
         let workspace = snapshot.workspace.ok_or(ApplyError::MissingWorkspace)?;
         let mut state = WorkspaceState::empty(workspace, snapshot.revision);
-        for member in snapshot.members {
-            state.upsert_member(member);
-        }
         for property in snapshot.properties {
             state.properties.insert(property.id, property);
+        }
+        for member in snapshot.members {
+            state.upsert_member(member);
         }
         for group in snapshot.groups {
             state.upsert_group(group);
@@ -71,6 +73,7 @@ impl WorkspaceState {
             static_members: HashMap::new(),
             static_sets: HashMap::new(),
             sets: MemberSets::default(),
+            dynamic: DynamicGroups::default(),
             tokens: HashMap::new(),
             token_hashes: HashMap::new(),
         }
@@ -127,6 +130,9 @@ impl WorkspaceState {
             self.emails.insert(key, member.id);
         }
         self.sets.index(&member);
+        let slot = self.sets.slot_or_insert(member.id);
+        self.dynamic
+            .upsert_member(slot, self.members.get(&member.id), &member);
         self.members.insert(member.id, member);
     }
 
@@ -138,7 +144,33 @@ impl WorkspaceState {
         if let Some(key) = group.default_group {
             self.defaults.insert(key, group.id);
         }
+        let schema = self.schema(group.member_kind);
+        let universe = self.kind_set(group.member_kind).clone();
+        self.dynamic.upsert_group(&group, &schema, &universe);
         self.groups.insert(group.id, group);
+    }
+
+    /// What a rule over members of a kind may read: built-ins and the kind's properties.
+    pub fn schema(&self, kind: MemberKind) -> roster_rules::Schema {
+        dynamic::schema(kind, self.properties.values())
+    }
+
+    /// Every member of a kind, active or not.
+    pub fn kind_set(&self, kind: MemberKind) -> &RoaringBitmap {
+        match kind {
+            MemberKind::User => &self.sets.users,
+            MemberKind::Customer => &self.sets.customers,
+        }
+    }
+
+    /// The dynamic-group side of the engine.
+    pub fn dynamic(&self) -> &DynamicGroups {
+        &self.dynamic
+    }
+
+    /// A member's slot, the position of its bit in every member set.
+    pub fn slot(&self, id: &Id) -> Option<u32> {
+        self.sets.slot(id)
     }
 
     fn delete_group(&mut self, id: &Id) {
@@ -150,6 +182,7 @@ impl WorkspaceState {
         }
         self.static_members.remove(id);
         self.static_sets.remove(id);
+        self.dynamic.remove_group(id);
     }
 
     fn add_membership(&mut self, membership: StaticMembership) {
@@ -292,7 +325,9 @@ impl WorkspaceState {
         let base = match group.default_group {
             Some(DefaultGroup::AllUsers) => sets.users.clone(),
             Some(DefaultGroup::Customers) => sets.customers.clone(),
-            Some(DefaultGroup::VerifiedCustomers) => &sets.customers & &sets.verified,
+            _ if group.membership == Membership::Dynamic => {
+                self.dynamic.members(&group.id).cloned().unwrap_or_default()
+            }
             _ => self.static_sets.get(&group.id).cloned().unwrap_or_default(),
         };
         base & &sets.active
@@ -309,9 +344,10 @@ impl WorkspaceState {
         match group.default_group {
             Some(DefaultGroup::AllUsers) => self.sets.users.contains(slot),
             Some(DefaultGroup::Customers) => self.sets.customers.contains(slot),
-            Some(DefaultGroup::VerifiedCustomers) => {
-                self.sets.customers.contains(slot) && self.sets.verified.contains(slot)
-            }
+            _ if group.membership == Membership::Dynamic => self
+                .dynamic
+                .members(&group.id)
+                .is_some_and(|set| set.contains(slot)),
             _ => self
                 .static_sets
                 .get(&group.id)
@@ -409,8 +445,12 @@ mod tests {
             name: format!("g{}", roster_model::new_id()),
             description: String::new(),
             member_kind: kind,
-            membership: Membership::Static,
-            rule: None,
+            membership: if key.and_then(DefaultGroup::rule).is_some() {
+                Membership::Dynamic
+            } else {
+                Membership::Static
+            },
+            rule: key.and_then(DefaultGroup::rule).map(str::to_owned),
             owner: None,
             default_group: key,
             managed_by: ManagedBy::Roster,

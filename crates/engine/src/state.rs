@@ -155,6 +155,11 @@ impl WorkspaceState {
         dynamic::schema(kind, self.properties.values())
     }
 
+    /// Every active member.
+    pub fn active_set(&self) -> &RoaringBitmap {
+        &self.sets.active
+    }
+
     /// Every member of a kind, active or not.
     pub fn kind_set(&self, kind: MemberKind) -> &RoaringBitmap {
         match kind {

@@ -21,6 +21,9 @@ pub enum OpError {
     /// The object changed since the version the client named (412).
     #[error("{0}")]
     PreconditionFailed(String),
+    /// A rule does not check: every error with its span in the rule text (422).
+    #[error("the rule does not check: {}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Rule(Vec<roster_rules::RuleError>),
 }
 
 impl OpError {

@@ -1,11 +1,12 @@
 //! Groups and their members: every rule of SPEC §1 "Group", "Default groups", "Owner"
 //! and §2 about groups.
 
+use roaring::RoaringBitmap;
 use roster_model::{
     new_id, DefaultGroup, Event, Group, Id, ManagedBy, Member, MemberKind, Membership,
     MembershipSource, StaticMembership,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{actor_member, is_admin, require_admin};
@@ -61,19 +62,71 @@ pub struct GroupPatch {
     pub rule: Option<String>,
 }
 
-fn dynamic_not_available() -> OpError {
-    OpError::invalid(
-        "membership",
-        "dynamic groups need the rule language, which this server does not have yet; create a static group",
-    )
+/// What saving a group did to its effective membership, when its rule or its kind of
+/// membership changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuleEffect {
+    /// Members who joined.
+    pub added: u64,
+    /// Members who left.
+    pub removed: u64,
 }
 
-/// Creates a custom static group.
-pub fn create(ctx: &Ctx, input: NewGroup) -> Result<Outcome<Group>, OpError> {
-    require_admin(ctx, MANAGE_RULE)?;
-    if input.membership == Some(Membership::Dynamic) || input.rule.is_some() {
-        return Err(dynamic_not_available());
+/// A saved group and, when membership was recomputed, the effect.
+pub type Saved = (Group, Option<RuleEffect>);
+
+/// Compiles rule text against the schema of a member kind, or refuses with every error.
+pub fn compile_rule(
+    ctx: &Ctx,
+    kind: MemberKind,
+    text: &str,
+) -> Result<roster_rules::Rule, OpError> {
+    roster_rules::compile(text, &ctx.state.schema(kind)).map_err(OpError::Rule)
+}
+
+/// The effective members a rule would give a group of a kind right now.
+pub fn rule_members(ctx: &Ctx, kind: MemberKind, rule: &roster_rules::Rule) -> RoaringBitmap {
+    let state = ctx.state;
+    let universe = state.kind_set(kind) & state.active_set();
+    state.dynamic().evaluate(kind, rule, &universe)
+}
+
+fn effect(before: &RoaringBitmap, after: &RoaringBitmap) -> RuleEffect {
+    RuleEffect {
+        added: (after - before).len(),
+        removed: (before - after).len(),
     }
+}
+
+/// Which membership and rule a create or update asks for.
+fn membership_and_rule(
+    membership: Option<Membership>,
+    rule: Option<String>,
+    current: Option<(Membership, Option<String>)>,
+) -> Result<(Membership, Option<String>), OpError> {
+    let membership = membership
+        .or(rule.as_ref().map(|_| Membership::Dynamic))
+        .or(current.as_ref().map(|(m, _)| *m))
+        .unwrap_or(Membership::Static);
+    match membership {
+        Membership::Static if rule.is_some() => Err(OpError::invalid(
+            "rule",
+            "a static group has no rule; set `membership` to `dynamic`",
+        )),
+        Membership::Static => Ok((membership, None)),
+        Membership::Dynamic => {
+            let rule = rule
+                .or(current.and_then(|(_, r)| r))
+                .ok_or_else(|| OpError::invalid("rule", "a dynamic group needs a `rule`"))?;
+            Ok((membership, Some(rule)))
+        }
+    }
+}
+
+/// Creates a custom group: static, or dynamic with a rule that must check.
+pub fn create(ctx: &Ctx, input: NewGroup) -> Result<Outcome<Saved>, OpError> {
+    require_admin(ctx, MANAGE_RULE)?;
+    let (membership, rule) = membership_and_rule(input.membership, input.rule, None)?;
     let name = validate::name("name", &input.name)?;
     ensure_name_free(ctx, &name, None)?;
     let member_kind = input.member_kind.unwrap_or(MemberKind::User);
@@ -84,13 +137,21 @@ pub fn create(ctx: &Ctx, input: NewGroup) -> Result<Outcome<Group>, OpError> {
         (MemberKind::Customer, _) | (MemberKind::User, None) => None,
         (MemberKind::User, Some(owner)) => Some(valid_owner(ctx, owner)?.id),
     };
+    let members = match &rule {
+        Some(text) => Some(rule_members(
+            ctx,
+            member_kind,
+            &compile_rule(ctx, member_kind, text)?,
+        )),
+        None => None,
+    };
     let group = Group {
         id: new_id(),
         name,
         description: validate::description(&input.description)?,
         member_kind,
-        membership: Membership::Static,
-        rule: None,
+        membership,
+        rule,
         owner,
         default_group: None,
         managed_by: ManagedBy::Roster,
@@ -109,10 +170,18 @@ pub fn create(ctx: &Ctx, input: NewGroup) -> Result<Outcome<Group>, OpError> {
             NOTHING,
             Some(&group),
         )],
-        value: group,
+        value: (
+            group,
+            members.map(|m| RuleEffect {
+                added: m.len(),
+                removed: 0,
+            }),
+        ),
     };
-    if let Some(owner) = owner {
-        let group = outcome.value.clone();
+    // The owner of a static group is always a member; a dynamic group's members follow
+    // its rule alone.
+    if let (Some(owner), Membership::Static) = (owner, membership) {
+        let group = outcome.value.0.clone();
         record_member(ctx, &mut outcome, &group, owner, MembershipSource::Manual);
     }
     Ok(outcome)
@@ -185,23 +254,33 @@ pub fn check_version(group: &Group, expected: Option<i64>) -> Result<(), OpError
     }
 }
 
-/// Renames, describes or re-owns a custom group.
+/// Renames, describes, re-owns a custom group, changes its rule, or converts it between
+/// static and dynamic.
 pub fn update(
     ctx: &Ctx,
     id: Id,
     patch: GroupPatch,
     expected_version: Option<i64>,
-) -> Result<Outcome<Group>, OpError> {
+) -> Result<Outcome<Saved>, OpError> {
     let before = existing(ctx, id)?;
     require_admin(ctx, MANAGE_RULE)?;
     if before.is_default() {
         return Err(OpError::conflict(DEFAULT_RULE));
     }
     check_version(before, expected_version)?;
-    if patch.membership == Some(Membership::Dynamic) || patch.rule.is_some() {
-        return Err(dynamic_not_available());
+    if before.managed_by == ManagedBy::Scim && patch.membership == Some(Membership::Dynamic) {
+        return Err(OpError::conflict(
+            "a group managed by the identity provider stays static",
+        ));
     }
+    let (membership, rule) = membership_and_rule(
+        patch.membership,
+        patch.rule.clone(),
+        Some((before.membership, before.rule.clone())),
+    )?;
     let mut group = before.clone();
+    group.membership = membership;
+    group.rule = rule;
     if let Some(name) = &patch.name {
         group.name = validate::name("name", name)?;
         ensure_name_free(ctx, &group.name, Some(id))?;
@@ -232,8 +311,18 @@ pub fn update(
         }
     }
     if group == *before {
-        return Ok(Outcome::unchanged(group));
+        return Ok(Outcome::unchanged((group, None)));
     }
+    let recomputed = group.membership != before.membership || group.rule != before.rule;
+    let old_members = ctx.state.effective_members(before);
+    let rule_set = match (&group.membership, &group.rule) {
+        (Membership::Dynamic, Some(text)) if recomputed => Some(rule_members(
+            ctx,
+            group.member_kind,
+            &compile_rule(ctx, group.member_kind, text)?,
+        )),
+        _ => None,
+    };
     group.version += 1;
     group.updated_at = ctx.now;
     let mut outcome = Outcome {
@@ -247,13 +336,70 @@ pub fn update(
             Some(before),
             Some(&group),
         )],
-        value: group,
+        value: (group.clone(), None),
     };
-    if let Some(owner) = new_owner {
-        if ctx.state.static_membership(&id, &owner).is_none() {
-            let group = outcome.value.clone();
+    let mut new_members = old_members.clone();
+    match (before.membership, group.membership) {
+        (Membership::Static, Membership::Dynamic) => {
+            // The rule's result replaces the hand-kept list.
+            for record in ctx.state.static_memberships(&id) {
+                outcome.audit.push(ctx.audit(
+                    "group.member_remove",
+                    "group",
+                    Some(id),
+                    Some(record),
+                    NOTHING,
+                ));
+                outcome.events.push(Event::MembershipRemoved {
+                    group_id: id,
+                    member_id: record.member_id,
+                });
+            }
+        }
+        (Membership::Dynamic, Membership::Static) => {
+            // The current members become the hand-kept list (deactivated ones the rule
+            // holds for included, so that reactivating them changes nothing).
+            let frozen: Vec<Id> = ctx
+                .state
+                .dynamic()
+                .members(&id)
+                .map(|set| ctx.state.ids_of(set).collect())
+                .unwrap_or_default();
+            for member_id in frozen {
+                record_member(
+                    ctx,
+                    &mut outcome,
+                    &group,
+                    member_id,
+                    MembershipSource::System,
+                );
+            }
+        }
+        _ => {}
+    }
+    if let Some(set) = rule_set {
+        new_members = set;
+    }
+    let owner_to_record = new_owner
+        .or(group
+            .owner
+            .filter(|_| before.membership == Membership::Dynamic))
+        .filter(|_| group.membership == Membership::Static);
+    if let Some(owner) = owner_to_record {
+        let frozen_already = outcome.events.iter().any(
+            |e| matches!(e, Event::MembershipAdded { membership } if membership.member_id == owner),
+        );
+        if ctx.state.static_membership(&id, &owner).is_none() && !frozen_already {
             record_member(ctx, &mut outcome, &group, owner, MembershipSource::Manual);
         }
+        if let Some(slot) = ctx.state.slot(&owner) {
+            if ctx.state.active_set().contains(slot) {
+                new_members.insert(slot);
+            }
+        }
+    }
+    if recomputed || new_members != old_members {
+        outcome.value.1 = Some(effect(&old_members, &new_members));
     }
     Ok(outcome)
 }

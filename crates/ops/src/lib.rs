@@ -13,6 +13,7 @@ pub mod groups;
 pub mod members;
 mod patch;
 pub mod properties;
+pub mod rules;
 pub mod tokens;
 pub mod transfer;
 mod validate;

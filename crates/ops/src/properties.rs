@@ -37,6 +37,26 @@ pub struct PropertyPatch {
     pub value_type: Option<PropertyType>,
 }
 
+/// Refuses a change to a property that the rules of dynamic groups read, naming them.
+fn ensure_unread(ctx: &Ctx, property: &PropertyDef, change: &str) -> Result<(), OpError> {
+    let mut groups: Vec<String> = ctx
+        .state
+        .dynamic()
+        .readers_of(property.applies_to, &property.name)
+        .filter_map(|id| ctx.state.group(&id))
+        .map(|g| format!("`{}`", g.name))
+        .collect();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    groups.sort();
+    Err(OpError::conflict(format!(
+        "property `{}` is read by the rules of {}; change those rules before you {change} it",
+        property.name,
+        groups.join(", ")
+    )))
+}
+
 /// Defines a property.
 pub fn create(ctx: &Ctx, input: NewProperty) -> Result<Outcome<PropertyDef>, OpError> {
     require_admin(ctx, RULE)?;
@@ -83,6 +103,7 @@ pub fn update(ctx: &Ctx, id: Id, patch: PropertyPatch) -> Result<Outcome<Propert
     }
     if let Some(value_type) = patch.value_type {
         if value_type != before.value_type {
+            ensure_unread(ctx, before, "change the type of")?;
             let holders = ctx
                 .state
                 .members_with_property(before.applies_to, &before.name)
@@ -121,6 +142,7 @@ pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
         .property(&id)
         .ok_or_else(|| OpError::not_found("property"))?;
     require_admin(ctx, RULE)?;
+    ensure_unread(ctx, property, "delete")?;
     let mut events = vec![Event::PropertyDeleted { id }];
     for member in ctx
         .state

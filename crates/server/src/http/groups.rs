@@ -10,7 +10,7 @@ use roster_model::{
     DefaultGroup, Group, Id, MemberKind, MemberState, Membership, MembershipSource,
 };
 use roster_ops::access;
-use roster_ops::groups::{self, GroupPatch, NewGroup};
+use roster_ops::groups::{self, GroupPatch, NewGroup, RuleEffect};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -36,6 +36,10 @@ pub struct GroupView {
     default: bool,
     /// How many members effectively belong right now.
     member_count: u64,
+    /// After a write that recomputed membership (a new or changed rule, a conversion):
+    /// how many members joined and left.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    effect: Option<RuleEffect>,
 }
 
 fn view(state: &WorkspaceState, group: &Group) -> GroupView {
@@ -43,6 +47,14 @@ fn view(state: &WorkspaceState, group: &Group) -> GroupView {
         group: group.clone(),
         default: group.is_default(),
         member_count: state.effective_members(group).len(),
+        effect: None,
+    }
+}
+
+fn saved_view(state: &WorkspaceState, (group, effect): &groups::Saved) -> GroupView {
+    GroupView {
+        effect: *effect,
+        ..view(state, group)
     }
 }
 
@@ -85,14 +97,14 @@ pub async fn create(
     auth: Auth,
     JsonBody(input): JsonBody<NewGroup>,
 ) -> Result<Response, ApiError> {
-    let (group, revision) = app
+    let (saved, revision) = app
         .roster
         .write(auth.workspace, auth.actor, |ctx| groups::create(ctx, input))
         .await?;
-    let shown = view(&auth.handle.read(), &group);
+    let shown = saved_view(&auth.handle.read(), &saved);
     Ok(with_etag(
         written(StatusCode::CREATED, shown, revision),
-        group.version,
+        saved.0.version,
     ))
 }
 
@@ -129,16 +141,16 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "group")?;
     let expected = if_match(&headers)?;
-    let (group, revision) = app
+    let (saved, revision) = app
         .roster
         .write(auth.workspace, auth.actor, |ctx| {
             groups::update(ctx, id, patch, expected)
         })
         .await?;
-    let shown = view(&auth.handle.read(), &group);
+    let shown = saved_view(&auth.handle.read(), &saved);
     Ok(with_etag(
         written(StatusCode::OK, shown, revision),
-        group.version,
+        saved.0.version,
     ))
 }
 

@@ -9,6 +9,7 @@ mod members;
 mod openapi;
 pub mod problem;
 mod properties;
+mod rules;
 mod tokens;
 mod workspace;
 
@@ -42,6 +43,7 @@ pub fn router(roster: Arc<Roster>) -> Router {
         .merge(members::routes())
         .merge(properties::routes())
         .merge(groups::routes())
+        .merge(rules::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(workspace::routes())

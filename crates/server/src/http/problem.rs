@@ -23,6 +23,27 @@ pub struct Problem {
     /// The field or property at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a rule that does not check: each error with its byte span in the rule text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<RuleProblem>>,
+}
+
+/// One error in a rule, for a client to underline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleProblem {
+    /// What is wrong.
+    pub message: String,
+    /// Where, in bytes of the rule text.
+    pub span: SpanView,
+}
+
+/// A byte range `start..end`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct SpanView {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
 }
 
 /// An error answered to a client.
@@ -33,6 +54,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     field: Option<String>,
+    errors: Option<Vec<RuleProblem>>,
 }
 
 impl ApiError {
@@ -48,6 +70,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             field: None,
+            errors: None,
         }
     }
 
@@ -145,6 +168,23 @@ impl From<OpError> for ApiError {
             OpError::NotFound(what) => Self::not_found(what),
             OpError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", why),
             OpError::Invalid { field, message } => Self::invalid(field, message),
+            OpError::Rule(errors) => {
+                let detail = error_detail(&errors);
+                let problems = errors
+                    .into_iter()
+                    .map(|e| RuleProblem {
+                        message: e.message,
+                        span: SpanView {
+                            start: e.span.start,
+                            end: e.span.end,
+                        },
+                    })
+                    .collect();
+                ApiError {
+                    errors: Some(problems),
+                    ..Self::invalid(Some("rule".into()), detail)
+                }
+            }
             OpError::PreconditionFailed(why) => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "precondition-failed",
@@ -153,6 +193,11 @@ impl From<OpError> for ApiError {
             ),
         }
     }
+}
+
+fn error_detail(errors: &[roster_rules::RuleError]) -> String {
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    format!("the rule does not check: {}", messages.join("; "))
 }
 
 impl From<RuntimeError> for ApiError {
@@ -173,6 +218,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
             field: self.field,
+            errors: self.errors,
         };
         let mut response = (self.status, axum::Json(problem)).into_response();
         response.headers_mut().insert(

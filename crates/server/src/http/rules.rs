@@ -1,0 +1,25 @@
+//! `POST /api/v1/rules/preview`: what a rule would do, without saving anything.
+
+use axum::routing::post;
+use axum::{Json, Router};
+use roster_ops::rules::{self, Preview, PreviewRequest};
+
+use super::extract::{Auth, JsonBody};
+use super::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/rules/preview", post(preview))
+}
+
+/// How many members a rule matches, a sample, and (with `group_id`) how many would join
+/// and leave that group (admins).
+#[utoipa::path(post, operation_id = "rules_preview", path = "/api/v1/rules/preview", tag = "rules",
+    request_body = PreviewRequest,
+    responses((status = 200, body = Preview), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
+pub async fn preview(
+    auth: Auth,
+    JsonBody(request): JsonBody<PreviewRequest>,
+) -> Result<Json<Preview>, ApiError> {
+    let state = auth.handle.read();
+    Ok(Json(rules::preview(&auth.ctx(&state), request)?))
+}

@@ -9,6 +9,8 @@ mod kit;
 
 #[path = "api/defaults.rs"]
 mod defaults;
+#[path = "api/dynamic.rs"]
+mod dynamic;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/groups.rs"]

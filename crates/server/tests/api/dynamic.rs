@@ -1,0 +1,408 @@
+//! Dynamic groups over HTTP: rules checked on save, memberships current on the very next
+//! read, conversions, previews, and the properties rules read.
+
+use serde_json::json;
+
+use crate::kit::Server;
+use crate::support::TestDb;
+
+crate::on_both_stores!(
+    dynamic_groups_follow_attributes_before_the_write_returns,
+    rules_that_do_not_check_are_422_with_spans,
+    rule_changes_and_conversions_say_who_joined_and_left,
+    properties_read_by_rules_cannot_be_deleted_or_retyped,
+    preview_saves_nothing,
+);
+
+async fn setup(s: &Server) -> (String, String, String) {
+    let t = &s.admin_token;
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "department", "applies_to": "user", "type": "text"}),
+    )
+    .await
+    .expect(201);
+    s.post(
+        "/api/v1/properties",
+        t,
+        json!({"name": "level", "applies_to": "user", "type": "number"}),
+    )
+    .await
+    .expect(201);
+    let mk = |email: &str, dept: &str, level: i64| json!({"kind": "user", "email": email, "properties": {"department": dept, "level": level}});
+    let ann = s
+        .post("/api/v1/members", t, mk("ann@acme.test", "Sales", 3))
+        .await
+        .expect(201)
+        .id();
+    let ben = s
+        .post("/api/v1/members", t, mk("ben@globex.test", "sales", 1))
+        .await
+        .expect(201)
+        .id();
+    let cat = s
+        .post("/api/v1/members", t, mk("cat@acme.test", "Eng", 5))
+        .await
+        .expect(201)
+        .id();
+    (ann, ben, cat)
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+async fn dynamic_groups_follow_attributes_before_the_write_returns(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    let (ann, ben, cat) = setup(&s).await;
+    let created = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Sales", "rule": "department = SALES"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created.body["membership"], "dynamic");
+    assert_eq!(created.body["added"], 2);
+    assert_eq!(created.body["member_count"], 2);
+    let sales = created.id();
+    assert_eq!(
+        sorted(s.effective_members(&sales).await),
+        sorted(vec![ann.clone(), ben.clone()])
+    );
+    s.patch(
+        &format!("/api/v1/members/{cat}"),
+        t,
+        json!({"properties": {"department": "sales"}}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        s.effective_members(&sales).await.contains(&cat),
+        "the very next read shows the new membership"
+    );
+    s.patch(
+        &format!("/api/v1/members/{ann}"),
+        t,
+        json!({"properties": {"department": null}}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        !s.effective_members(&sales).await.contains(&ann),
+        "a removed attribute fails `=`"
+    );
+    s.patch(
+        &format!("/api/v1/members/{ben}"),
+        t,
+        json!({"state": "deactivated"}),
+    )
+    .await
+    .expect(200);
+    assert!(!s.effective_members(&sales).await.contains(&ben));
+    s.patch(
+        &format!("/api/v1/members/{ben}"),
+        t,
+        json!({"state": "active"}),
+    )
+    .await
+    .expect(200);
+    assert!(s.effective_members(&sales).await.contains(&ben));
+    let new = s.post("/api/v1/members", t, json!({"kind": "user", "email": "dan@acme.test", "properties": {"department": "Sales"}})).await.expect(201).id();
+    assert!(
+        s.effective_members(&sales).await.contains(&new),
+        "new members join at once"
+    );
+    let domain = s.post("/api/v1/groups", t, json!({"name": "Globex people", "membership": "dynamic", "rule": "email_domain = GLOBEX.test"})).await.expect(201).id();
+    assert_eq!(s.effective_members(&domain).await, vec![ben.clone()]);
+    let hand = s.add(&sales, &ann, t).await.expect(409);
+    assert!(hand.body["detail"].as_str().unwrap().contains("dynamic"));
+    s.remove(&sales, &ben, t).await.expect(404);
+    let members = s
+        .get(&format!("/api/v1/groups/{sales}/members"), t)
+        .await
+        .expect(200);
+    assert!(members.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["source"] == "rule"));
+}
+
+async fn rules_that_do_not_check_are_422_with_spans(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    setup(&s).await;
+    let unknown = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "X", "rule": "departmnt = sales AND level > high"}),
+        )
+        .await
+        .expect(422);
+    let errors = unknown.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{}", unknown.body);
+    assert!(errors[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `department`"));
+    assert_eq!(errors[0]["span"], json!({"start": 0, "end": 9}));
+    assert_eq!(errors[1]["span"], json!({"start": 30, "end": 34}), "under `high`");
+    let syntax = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "X", "rule": "department = (sales"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(syntax.body["errors"].as_array().unwrap().len(), 1);
+    let deep = format!("{}level = 1{}", "(".repeat(40), ")".repeat(40));
+    s.post("/api/v1/groups", t, json!({"name": "X", "rule": deep}))
+        .await
+        .expect(422);
+    s.post(
+        "/api/v1/groups",
+        t,
+        json!({"name": "X", "rule": "x".repeat(5000)}),
+    )
+    .await
+    .expect(422);
+    s.post(
+        "/api/v1/groups",
+        t,
+        json!({"name": "X", "membership": "dynamic"}),
+    )
+    .await
+    .expect(422);
+    s.post(
+        "/api/v1/groups",
+        t,
+        json!({"name": "X", "membership": "static", "rule": "level = 1"}),
+    )
+    .await
+    .expect(422);
+    let customer_rule = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "X", "member_kind": "customer", "rule": "department = sales"}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        customer_rule.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown attribute"),
+        "properties are per member kind"
+    );
+    let groups = s.get("/api/v1/groups", t).await.expect(200);
+    assert_eq!(
+        groups.body["items"].as_array().unwrap().len(),
+        8,
+        "a rule that does not check is never saved"
+    );
+}
+
+async fn rule_changes_and_conversions_say_who_joined_and_left(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    let (ann, _ben, cat) = setup(&s).await;
+    let group = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Senior", "rule": "level >= 3"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let changed = s
+        .patch(
+            &format!("/api/v1/groups/{group}"),
+            t,
+            json!({"rule": "level >= 5 OR email ends with globex.test"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            changed.body["added"].as_u64(),
+            changed.body["removed"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{}",
+        changed.body
+    );
+    // Dynamic to static freezes the current members.
+    let frozen = s
+        .patch(
+            &format!("/api/v1/groups/{group}"),
+            t,
+            json!({"membership": "static"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(frozen.body["rule"], serde_json::Value::Null);
+    let members = s.effective_members(&group).await;
+    assert!(
+        members.contains(&cat) && members.contains(&s.admin),
+        "members frozen, and the owner is a member again"
+    );
+    assert!(!members.contains(&ann));
+    s.add(&group, &ann, t).await.expect(201);
+    // Static to dynamic replaces the hand-kept list by the rule's result.
+    let converted = s
+        .patch(
+            &format!("/api/v1/groups/{group}"),
+            t,
+            json!({"membership": "dynamic", "rule": "department = eng"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(converted.body["member_count"], 1);
+    assert_eq!(
+        converted.body["removed"].as_u64(),
+        Some(3),
+        "{}",
+        converted.body
+    );
+    assert_eq!(s.effective_members(&group).await, vec![cat.clone()]);
+    let verified = s.group_named("Verified Customers").await;
+    s.patch(
+        &format!("/api/v1/groups/{verified}"),
+        t,
+        json!({"rule": "email_verified = false"}),
+    )
+    .await
+    .expect(409);
+    let (nia, nia_token) = s.user("nia@acme.test").await;
+    let _ = nia;
+    s.patch(
+        &format!("/api/v1/groups/{group}"),
+        &nia_token,
+        json!({"rule": "level = 1"}),
+    )
+    .await
+    .expect(403);
+}
+
+async fn properties_read_by_rules_cannot_be_deleted_or_retyped(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    setup(&s).await;
+    s.post(
+        "/api/v1/groups",
+        t,
+        json!({"name": "Levelled", "rule": "level > 2"}),
+    )
+    .await
+    .expect(201);
+    let props = s.get("/api/v1/properties", t).await.expect(200);
+    let level = props.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "level")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = s
+        .delete(&format!("/api/v1/properties/{level}"), t)
+        .await
+        .expect(409);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`Levelled`"),
+        "names the groups"
+    );
+    s.patch(
+        &format!("/api/v1/properties/{level}"),
+        t,
+        json!({"type": "text"}),
+    )
+    .await
+    .expect(409);
+}
+
+async fn preview_saves_nothing(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    let (ann, ben, _) = setup(&s).await;
+    let preview = s
+        .post(
+            "/api/v1/rules/preview",
+            t,
+            json!({"member_kind": "user", "rule": "department in (sales, ops)"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(preview.body["matches"], 2);
+    let sample: Vec<&str> = preview.body["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(sample.contains(&ann.as_str()) && sample.contains(&ben.as_str()));
+    let group = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Sales", "rule": "department = sales"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let compared = s
+        .post(
+            "/api/v1/rules/preview",
+            t,
+            json!({"member_kind": "user", "rule": "level >= 3", "group_id": group}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            compared.body["added"].as_u64(),
+            compared.body["removed"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{}",
+        compared.body
+    );
+    let bad = s
+        .post(
+            "/api/v1/rules/preview",
+            t,
+            json!({"member_kind": "user", "rule": "levl >= 3"}),
+        )
+        .await
+        .expect(422);
+    assert!(bad.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `level`"));
+    let (_, ann_token) = (ann.clone(), s.token_for(&ann).await);
+    s.post(
+        "/api/v1/rules/preview",
+        &ann_token,
+        json!({"member_kind": "user", "rule": "level >= 3"}),
+    )
+    .await
+    .expect(403);
+    assert_eq!(
+        s.effective_members(&group).await.len(),
+        2,
+        "previews change nothing"
+    );
+}

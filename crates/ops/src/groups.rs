@@ -104,9 +104,11 @@ fn membership_and_rule(
     rule: Option<String>,
     current: Option<(Membership, Option<String>)>,
 ) -> Result<(Membership, Option<String>), OpError> {
+    // An explicit choice first, then what an existing group is; a new group with a rule
+    // is dynamic. Setting a rule never converts a static group by itself.
     let membership = membership
-        .or(rule.as_ref().map(|_| Membership::Dynamic))
         .or(current.as_ref().map(|(m, _)| *m))
+        .or(rule.as_ref().map(|_| Membership::Dynamic))
         .unwrap_or(Membership::Static);
     match membership {
         Membership::Static if rule.is_some() => Err(OpError::invalid(

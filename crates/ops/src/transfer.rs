@@ -177,12 +177,26 @@ pub fn import(
                     ),
                 ))
             }
-            None if group.membership == Membership::Dynamic => return Err(bad(
-                i,
-                "group",
-                "dynamic custom groups need the rule language, which this version does not have",
-            )),
             _ => {}
+        }
+        match (group.membership, &group.rule) {
+            (Membership::Dynamic, Some(text)) => {
+                if let Err(errors) = roster_rules::compile(text, &state.schema(group.member_kind)) {
+                    let messages: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+                    return Err(bad(
+                        i,
+                        "group",
+                        format!("its rule does not check: {}", messages.join("; ")),
+                    ));
+                }
+            }
+            (Membership::Dynamic, None) => {
+                return Err(bad(i, "group", "a dynamic group needs a rule"))
+            }
+            (Membership::Static, Some(_)) => {
+                return Err(bad(i, "group", "a static group has no rule"))
+            }
+            (Membership::Static, None) => {}
         }
         step(&mut state, Event::GroupUpserted { group });
     }
@@ -237,7 +251,7 @@ pub fn import(
         step(&mut state, Event::MembershipAdded { membership });
     }
     for group in state.groups_after(None) {
-        if let Some(owner) = group.owner {
+        if let (Some(owner), Membership::Static) = (group.owner, group.membership) {
             if state.static_membership(&group.id, &owner).is_none() {
                 return Err(bad(
                     0,

@@ -21,7 +21,23 @@ enum Step {
     SetState { actor: u8, member: u8, active: bool },
     ChangeOwner { actor: u8, group: u8, owner: u8 },
     DeleteGroup { actor: u8, group: u8 },
+    CreateDynamic { rule: u8, customer: bool },
+    SetTier { member: u8, tier: Option<u8> },
+    ChangeRule { group: u8, rule: u8 },
+    Convert { group: u8, rule: u8 },
 }
+
+/// Rules over the user property `tier`, the customer property `tier` and built-ins.
+const RULES: &[&str] = &[
+    "tier = gold",
+    "tier != gold",
+    "tier in (gold, SILVER)",
+    "tier not in (gold)",
+    "tier starts with g OR email_domain = w.test",
+    "(tier = bronze OR tier = silver) AND display_name contains 1",
+    "email ends with 3@w.test",
+];
+const TIERS: &[&str] = &["gold", "Silver", "bronze", "GOLD"];
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
@@ -33,6 +49,10 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(actor, member, active)| Step::SetState { actor, member, active }),
         1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(actor, group, owner)| Step::ChangeOwner { actor, group, owner }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(actor, group)| Step::DeleteGroup { actor, group }),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(rule, customer)| Step::CreateDynamic { rule, customer }),
+        4 => (any::<u8>(), proptest::option::of(any::<u8>())).prop_map(|(member, tier)| Step::SetTier { member, tier }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(group, rule)| Step::ChangeRule { group, rule }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(group, rule)| Step::Convert { group, rule }),
     ]
 }
 
@@ -54,11 +74,20 @@ impl World {
         .unwrap();
         let mut state = WorkspaceState::empty(outcome.value.workspace.clone(), 0);
         state.apply(1, &outcome.events);
-        World {
+        let mut world = World {
             state,
             revision: 1,
             counter: 0,
+        };
+        for kind in ["user", "customer"] {
+            let input =
+                serde_json::from_value(json!({"name": "tier", "applies_to": kind, "type": "text"}))
+                    .unwrap();
+            world
+                .run(Actor::Cli, |ctx| roster_ops::properties::create(ctx, input))
+                .unwrap();
         }
+        world
     }
 
     fn member_ids(&self) -> Vec<Id> {
@@ -140,21 +169,28 @@ impl World {
                 let member = state.member(&record.member_id).unwrap();
                 assert_eq!(member.kind, group.member_kind, "kinds never mix");
             }
-            if let Some(owner) = group.owner {
+            if let (Some(owner), Membership::Static) = (group.owner, group.membership) {
                 assert!(
                     state.static_membership(&group.id, &owner).is_some(),
-                    "the owner is always a member"
+                    "the owner of a static group is always a member"
                 );
             }
-            // Effective membership, computed the slow way.
+            // Effective membership, computed the slow way: each rule evaluated per member
+            // from the member record itself.
+            let rule = group
+                .rule
+                .as_deref()
+                .map(|text| roster_rules::compile(text, &state.schema(group.member_kind)).unwrap());
             let expected: BTreeSet<Id> = state
                 .members_after(None)
                 .filter(|m| m.is_active())
-                .filter(|m| match group.default_group {
-                    Some(DefaultGroup::AllUsers) => m.kind == MemberKind::User,
-                    Some(DefaultGroup::Customers) => m.kind == MemberKind::Customer,
-                    Some(DefaultGroup::VerifiedCustomers) => {
-                        m.kind == MemberKind::Customer && m.email_verified == Some(true)
+                .filter(|m| match (group.default_group, &rule) {
+                    (Some(DefaultGroup::AllUsers), _) => m.kind == MemberKind::User,
+                    (Some(DefaultGroup::Customers), _) => m.kind == MemberKind::Customer,
+                    (_, Some(rule)) => {
+                        let values = roster_engine::dynamic::attribute_values(m);
+                        m.kind == group.member_kind
+                            && rule.matches(&|name: &str| values.get(name).cloned())
                     }
                     _ => state.static_membership(&group.id, &m.id).is_some(),
                 })
@@ -242,6 +278,48 @@ proptest! {
                     let owner = World::pick(&world.member_ids(), owner);
                     let patch = serde_json::from_value(json!({"owner": owner})).unwrap();
                     let _ = world.run(actor, |ctx| groups::update(ctx, group, patch, None));
+                }
+                Step::CreateDynamic { rule, customer } => {
+                    let kind = if customer { "customer" } else { "user" };
+                    let text = RULES[rule as usize % RULES.len()];
+                    let input = serde_json::from_value(json!({"name": format!("d{n}"), "member_kind": kind, "rule": text})).unwrap();
+                    world.run(Actor::Cli, |ctx| groups::create(ctx, input)).unwrap();
+                }
+                Step::SetTier { member, tier } => {
+                    let member = World::pick(&world.member_ids(), member);
+                    let tier = tier.map(|t| TIERS[t as usize % TIERS.len()]);
+                    let patch = serde_json::from_value(json!({"properties": {"tier": tier}})).unwrap();
+                    world.run(Actor::Cli, |ctx| members::update(ctx, member, patch)).unwrap();
+                }
+                Step::ChangeRule { group, rule } => {
+                    let group = World::pick(&world.group_ids(), group);
+                    let text = RULES[rule as usize % RULES.len()];
+                    let patch = serde_json::from_value(json!({"rule": text})).unwrap();
+                    let dynamic_custom = world.state.group(&group).is_some_and(|g| g.membership == Membership::Dynamic && !g.is_default());
+                    let result = world.run(Actor::Cli, |ctx| groups::update(ctx, group, patch, None));
+                    prop_assert_eq!(result.is_ok(), dynamic_custom, "{:?}", result.err());
+                }
+                Step::Convert { group, rule } => {
+                    let group = World::pick(&world.group_ids(), group);
+                    let g = world.state.group(&group).unwrap().clone();
+                    let before: BTreeSet<Id> = world.state.ids_of(&world.state.effective_members(&g)).collect();
+                    let patch = match g.membership {
+                        Membership::Static => json!({"membership": "dynamic", "rule": RULES[rule as usize % RULES.len()]}),
+                        Membership::Dynamic => json!({"membership": "static"}),
+                    };
+                    let result = world.run(Actor::Cli, |ctx| groups::update(ctx, group, serde_json::from_value(patch).unwrap(), None));
+                    if g.is_default() {
+                        prop_assert!(result.is_err());
+                    } else {
+                        let (saved, effect) = result.unwrap();
+                        let after: BTreeSet<Id> = world.state.ids_of(&world.state.effective_members(&saved)).collect();
+                        let effect = effect.unwrap();
+                        prop_assert_eq!(effect.added as usize, after.difference(&before).count(), "added");
+                        prop_assert_eq!(effect.removed as usize, before.difference(&after).count(), "removed");
+                        if g.membership == Membership::Dynamic {
+                            prop_assert!(before.is_subset(&after), "freezing keeps every member");
+                        }
+                    }
                 }
                 Step::DeleteGroup { actor, group } => {
                     let actor = world.actor(actor);

@@ -152,7 +152,11 @@ async fn rules_that_do_not_check_are_422_with_spans(db: TestDb) {
         .unwrap()
         .contains("did you mean `department`"));
     assert_eq!(errors[0]["span"], json!({"start": 0, "end": 9}));
-    assert_eq!(errors[1]["span"], json!({"start": 30, "end": 34}), "under `high`");
+    assert_eq!(
+        errors[1]["span"],
+        json!({"start": 30, "end": 34}),
+        "under `high`"
+    );
     let syntax = s
         .post(
             "/api/v1/groups",

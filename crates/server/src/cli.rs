@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use roster_model::{Actor, Id};
+use roster_model::{Actor, Id, MemberKind};
 
 use crate::Roster;
 
@@ -30,6 +30,27 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Work with dynamic-group rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Check a rule against a workspace's attributes and count the members it matches;
+    /// on errors, print each under the rule with a caret line and exit non-zero.
+    Check {
+        #[command(flatten)]
+        database: Database,
+        /// The workspace's id.
+        #[arg(long)]
+        workspace: Id,
+        /// The kind of member the rule is for.
+        #[arg(long, value_parser = ["user", "customer"])]
+        kind: String,
+        /// The rule text.
+        rule: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +203,38 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{summary}");
             Ok(())
         }
+        Command::Rules(RulesCommand::Check {
+            database,
+            workspace,
+            kind,
+            rule,
+        }) => {
+            let roster = open(&database).await?;
+            let handle = roster
+                .workspace(workspace)
+                .await
+                .map_err(|e| e.to_string())?;
+            let kind = if kind == "customer" {
+                MemberKind::Customer
+            } else {
+                MemberKind::User
+            };
+            let state = handle.read();
+            let ctx = roster_ops::Ctx {
+                state: &state,
+                actor: Actor::Cli,
+                now: roster_model::now(),
+            };
+            match roster_ops::groups::compile_rule(&ctx, kind, &rule) {
+                Ok(compiled) => {
+                    let matches = roster_ops::groups::rule_members(&ctx, kind, &compiled).len();
+                    println!("{matches} active {} member(s) match", kind.as_str());
+                    Ok(())
+                }
+                Err(roster_ops::OpError::Rule(errors)) => Err(caret_report(&rule, &errors)),
+                Err(other) => Err(other.to_string()),
+            }
+        }
         Command::Token(TokenCommand::Create {
             database,
             workspace,
@@ -217,6 +270,39 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Each error under the rule text, with a caret line under its span.
+pub fn caret_report(rule: &str, errors: &[roster_rules::RuleError]) -> String {
+    let mut out = format!("the rule does not check ({} error(s))", errors.len());
+    for error in errors {
+        let line_start = rule[..error.span.start.min(rule.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line_end = rule[line_start..]
+            .find('\n')
+            .map_or(rule.len(), |i| line_start + i);
+        let line = &rule[line_start..line_end];
+        let pad = rule[line_start..error.span.start.min(line_end)]
+            .chars()
+            .count();
+        let width = rule[error.span.start.min(line_end)
+            ..error
+                .span
+                .end
+                .min(line_end)
+                .max(error.span.start.min(line_end))]
+            .chars()
+            .count()
+            .max(1);
+        out.push_str(&format!(
+            "\n\n  {line}\n  {}{}\n  {}",
+            " ".repeat(pad),
+            "^".repeat(width),
+            error.message
+        ));
+    }
+    out
 }
 
 async fn open(database: &Database) -> Result<Arc<Roster>, String> {

@@ -569,3 +569,70 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[tokio::test]
+async fn rules_check_counts_matches_or_points_at_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("r.db").display());
+    let ws = run_json(&[
+        "workspace",
+        "create",
+        "--database-url",
+        &url,
+        "--name",
+        "R",
+        "--admin-email",
+        "admin@r.test",
+        "--json",
+    ])
+    .await;
+    let workspace = ws["workspace_id"].as_str().unwrap();
+    let ok = roster(&[
+        "rules",
+        "check",
+        "--database-url",
+        &url,
+        "--workspace",
+        workspace,
+        "--kind",
+        "user",
+        "email_domain = r.test",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        "1 active user member(s) match"
+    );
+    let bad = roster(&[
+        "rules",
+        "check",
+        "--database-url",
+        &url,
+        "--workspace",
+        workspace,
+        "--kind",
+        "user",
+        "emial = x AND type > 3",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!bad.status.success());
+    let report = String::from_utf8_lossy(&bad.stderr);
+    assert!(report.contains("did you mean `email`"), "{report}");
+    assert!(
+        report.contains("  emial = x AND type > 3\n  ^^^^^\n"),
+        "a caret line under the span: {report}"
+    );
+    assert!(
+        report.contains("\n                     ^\n"),
+        "the second error is underlined too: {report}"
+    );
+}

@@ -9,6 +9,7 @@
 //! The engine does no I/O and makes no decisions: who may do what lives in `roster-ops`.
 
 mod attributes;
+mod changes;
 pub mod dynamic;
 mod sets;
 mod state;

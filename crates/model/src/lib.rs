@@ -5,6 +5,7 @@
 //! HTTP API serializes them as they are.
 
 mod audit;
+mod change;
 mod event;
 mod group;
 mod member;
@@ -13,6 +14,7 @@ mod token;
 mod workspace;
 
 pub use audit::{Actor, AuditEntry, AuditRecord};
+pub use change::{ChangeKind, ChangeRecord, MembershipChange};
 pub use event::{Event, Revision, Snapshot};
 pub use group::{DefaultGroup, Group, ManagedBy, Membership, MembershipSource, StaticMembership};
 pub use member::{Member, MemberKind, MemberState, UserType};

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use roster_engine::WorkspaceState;
-use roster_model::{Actor, DefaultGroup, Id, MemberKind, Membership};
+use roster_model::{Actor, ChangeKind, DefaultGroup, Id, MemberKind, Membership};
 use roster_ops::{groups, members, Ctx, OpError, Outcome};
 use serde_json::json;
 
@@ -124,10 +124,49 @@ impl World {
                 outcome.audit.is_empty(),
                 "every change has its audit entry"
             );
+            // The change log predicted before the commit equals what applying does.
+            let predicted: BTreeSet<(Id, Id, ChangeKind)> = self
+                .state
+                .membership_changes(&outcome.events)
+                .into_iter()
+                .map(|c| (c.group_id, c.member_id, c.change))
+                .collect();
+            let before = self.memberships();
             self.revision += 1;
             self.state.apply(self.revision, &outcome.events);
+            let after = self.memberships();
+            let mut actual = BTreeSet::new();
+            for pair in after.difference(&before) {
+                actual.insert((pair.0, pair.1, ChangeKind::Added));
+            }
+            for pair in before.difference(&after) {
+                actual.insert((pair.0, pair.1, ChangeKind::Removed));
+            }
+            assert_eq!(
+                predicted,
+                actual,
+                "predicted membership changes of {:?}",
+                outcome
+                    .events
+                    .iter()
+                    .map(std::mem::discriminant)
+                    .collect::<Vec<_>>()
+            );
         }
         Ok(outcome.value)
+    }
+
+    /// Every (group, member) pair of effective membership.
+    fn memberships(&self) -> BTreeSet<(Id, Id)> {
+        self.state
+            .groups_after(None)
+            .flat_map(|g| {
+                self.state
+                    .ids_of(&self.state.effective_members(g))
+                    .map(move |m| (g.id, m))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The §2 rule for adding or removing, written out plainly.

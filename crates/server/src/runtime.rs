@@ -13,7 +13,7 @@ use std::time::Duration;
 use roster_engine::WorkspaceState;
 use roster_model::{Actor, Id, Revision};
 use roster_ops::{Ctx, OpError, Outcome};
-use roster_store::{RevisionEvents, Store, StoreError};
+use roster_store::{RevisionEvents, Store, StoreError, Write};
 use tokio::sync::Mutex;
 
 /// How often the follower looks for revisions written by other processes.
@@ -65,6 +65,43 @@ impl WorkspaceHandle {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for (revision, events) in revisions {
             state.apply(*revision, events);
+        }
+    }
+}
+
+/// The first write of a new workspace (bootstrap or import), with the membership changes
+/// it makes from nothing.
+pub fn first_write<'a>(
+    workspace: &roster_model::Workspace,
+    events: &'a [roster_model::Event],
+    audit: &'a [roster_model::AuditEntry],
+    at: roster_model::Timestamp,
+) -> OwnedWrite<'a> {
+    let changes = WorkspaceState::empty(workspace.clone(), 0).membership_changes(events);
+    OwnedWrite {
+        events,
+        audit,
+        changes,
+        at,
+    }
+}
+
+/// A [`Write`] that owns its changes.
+pub struct OwnedWrite<'a> {
+    events: &'a [roster_model::Event],
+    audit: &'a [roster_model::AuditEntry],
+    changes: Vec<roster_model::MembershipChange>,
+    at: roster_model::Timestamp,
+}
+
+impl OwnedWrite<'_> {
+    /// The write to hand to the store.
+    pub fn as_write(&self) -> Write<'_> {
+        Write {
+            events: self.events,
+            audit: self.audit,
+            changes: &self.changes,
+            at: self.at,
         }
     }
 }
@@ -172,19 +209,28 @@ impl Roster {
         let missed = tx.events_after(handle.revision()).await?;
         handle.apply(&missed);
         let now = roster_model::now();
-        let outcome = {
+        let (outcome, changes) = {
             let state = handle.read();
-            operation(&Ctx {
+            let outcome = operation(&Ctx {
                 state: &state,
                 actor,
                 now,
-            })?
+            })?;
+            // Decided against committed state, so the changes it predicts are exact.
+            let changes = state.membership_changes(&outcome.events);
+            (outcome, changes)
         };
         if outcome.events.is_empty() {
             return Ok((outcome.value, handle.revision()));
         }
         let revision = tx.revision();
-        tx.commit(&outcome.events, &outcome.audit, now).await?;
+        tx.commit(Write {
+            events: &outcome.events,
+            audit: &outcome.audit,
+            changes: &changes,
+            at: now,
+        })
+        .await?;
         handle.apply(&[(revision, outcome.events)]);
         Ok((outcome.value, revision))
     }
@@ -201,7 +247,10 @@ impl Roster {
         let outcome = roster_ops::new_workspace(name, admin_email, hash, actor, now)?;
         let workspace = &outcome.value.workspace;
         self.store
-            .create_workspace(workspace, &outcome.events, &outcome.audit, now)
+            .create_workspace(
+                workspace,
+                first_write(workspace, &outcome.events, &outcome.audit, now).as_write(),
+            )
             .await?;
         self.workspace(workspace.id).await?;
         Ok((outcome.value, secret))

@@ -89,7 +89,10 @@ pub async fn import(roster: &Roster, input: Option<&Path>) -> Result<String, Str
     }
     roster
         .store()
-        .create_workspace(workspace, &outcome.events, &outcome.audit, now)
+        .create_workspace(
+            workspace,
+            crate::runtime::first_write(workspace, &outcome.events, &outcome.audit, now).as_write(),
+        )
         .await
         .map_err(|e| format!("the import was not written: {e}"))?;
     Ok(serde_json::json!({

@@ -12,7 +12,10 @@ mod sql;
 pub use error::StoreError;
 
 use async_trait::async_trait;
-use roster_model::{AuditEntry, AuditRecord, Event, Id, Revision, Snapshot, Timestamp, Workspace};
+use roster_model::{
+    AuditEntry, AuditRecord, ChangeRecord, Event, Id, MembershipChange, Revision, Snapshot,
+    Timestamp, Workspace,
+};
 
 /// The result of a store call.
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -26,14 +29,9 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;
 
-    /// Creates a workspace and commits its first events as revision 1.
-    async fn create_workspace(
-        &self,
-        workspace: &Workspace,
-        events: &[Event],
-        audit: &[AuditEntry],
-        at: Timestamp,
-    ) -> Result<Revision>;
+    /// Creates a workspace and commits its first events (with their audit entries and
+    /// membership changes) as revision 1.
+    async fn create_workspace(&self, workspace: &Workspace, write: Write<'_>) -> Result<Revision>;
 
     /// Every workspace with its current revision.
     async fn workspace_revisions(&self) -> Result<Vec<(Id, Revision)>>;
@@ -49,6 +47,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Starts a write: locks the workspace's revision and reserves the next one.
     async fn begin_write(&self, workspace: Id) -> Result<Box<dyn WriteTx>>;
+
+    /// Change-log records after `(revision, seq)`, oldest first.
+    async fn changes_after(
+        &self,
+        workspace: Id,
+        after: (Revision, i32),
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>>;
 
     /// Audit records newest first, strictly before `(revision, seq)` when given.
     async fn audit(
@@ -72,12 +78,20 @@ pub trait WriteTx: Send {
 
     /// Applies the events to the tables, appends them to the event log, writes the audit
     /// entries, and commits, all or nothing.
-    async fn commit(
-        self: Box<Self>,
-        events: &[Event],
-        audit: &[AuditEntry],
-        at: Timestamp,
-    ) -> Result<()>;
+    async fn commit(self: Box<Self>, write: Write<'_>) -> Result<()>;
+}
+
+/// What one write commits, all or nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The facts, applied to the tables and appended to the event log.
+    pub events: &'a [Event],
+    /// The audit entries.
+    pub audit: &'a [AuditEntry],
+    /// The changes of effective membership, appended to the change log.
+    pub changes: &'a [MembershipChange],
+    /// The time stamped on the audit entries and changes.
+    pub at: Timestamp,
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…`, or a plain file

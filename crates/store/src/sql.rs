@@ -70,6 +70,23 @@ fn audit_from_row(row: AuditRow) -> Result<roster_model::AuditRecord> {
     })
 }
 
+/// A change-log row as the table holds it.
+type ChangeRow = (i64, i32, String, String, String, String, i64);
+
+fn change_from_row(
+    (revision, seq, group_id, member_id, change, cause, at): ChangeRow,
+) -> Result<roster_model::ChangeRecord> {
+    Ok(roster_model::ChangeRecord {
+        revision,
+        seq,
+        group_id: parse_id(&group_id)?,
+        member_id: parse_id(&member_id)?,
+        change: serde_json::from_value(serde_json::Value::String(change))?,
+        cause,
+        at: roster_model::from_micros(at),
+    })
+}
+
 /// Groups event-log rows `(revision, payload)` into revisions.
 fn group_revisions(rows: Vec<(i64, String)>) -> Result<Vec<crate::RevisionEvents>> {
     let mut out: Vec<crate::RevisionEvents> = Vec::new();
@@ -104,10 +121,9 @@ macro_rules! sql_store {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 workspace: Id,
                 revision: roster_model::Revision,
-                events: &[Event],
-                audit: &[roster_model::AuditEntry],
-                at: roster_model::Timestamp,
+                write: crate::Write<'_>,
             ) -> Result<()> {
+                let crate::Write { events, audit, changes, at } = write;
                 let ws = workspace.to_string();
                 for (seq, event) in events.iter().enumerate() {
                     Self::apply_event(&mut *conn, &ws, event).await?;
@@ -120,6 +136,22 @@ macro_rules! sql_store {
                         .await?;
                 }
                 let at = roster_model::to_micros(at);
+                for (seq, change) in changes.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO changes (workspace_id, revision, seq, group_id, member_id, change, cause, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&ws)
+                    .bind(revision)
+                    .bind(seq as i32)
+                    .bind(change.group_id.to_string())
+                    .bind(change.member_id.to_string())
+                    .bind(tag(&change.change))
+                    .bind(&change.cause)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 for (seq, entry) in audit.iter().enumerate() {
                     let doc = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
                     sqlx::query(
@@ -283,9 +315,7 @@ macro_rules! sql_store {
             async fn create_workspace(
                 &self,
                 workspace: &roster_model::Workspace,
-                events: &[Event],
-                audit: &[roster_model::AuditEntry],
-                at: roster_model::Timestamp,
+                write: crate::Write<'_>,
             ) -> Result<roster_model::Revision> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("INSERT INTO workspaces (id, name, revision, created_at) VALUES ($1, $2, 1, $3)")
@@ -294,7 +324,7 @@ macro_rules! sql_store {
                     .bind(roster_model::to_micros(workspace.created_at))
                     .execute(&mut *tx)
                     .await?;
-                Self::write_revision(&mut tx, workspace.id, 1, events, audit, at).await?;
+                Self::write_revision(&mut tx, workspace.id, 1, write).await?;
                 tx.commit().await?;
                 Ok(1)
             }
@@ -373,6 +403,26 @@ macro_rules! sql_store {
                 Ok(Box::new($tx { tx, workspace, revision }))
             }
 
+            async fn changes_after(
+                &self,
+                workspace: Id,
+                (revision, seq): (roster_model::Revision, i32),
+                limit: u32,
+            ) -> Result<Vec<roster_model::ChangeRecord>> {
+                let rows: Vec<ChangeRow> = sqlx::query_as(
+                    "SELECT revision, seq, group_id, member_id, change, cause, at FROM changes \
+                     WHERE workspace_id = $1 AND (revision > $2 OR (revision = $2 AND seq > $3)) \
+                     ORDER BY revision, seq LIMIT $4",
+                )
+                .bind(workspace.to_string())
+                .bind(revision)
+                .bind(seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(change_from_row).collect()
+            }
+
             async fn audit(
                 &self,
                 workspace: Id,
@@ -405,13 +455,8 @@ macro_rules! sql_store {
                 $store::read_events(&mut self.tx, self.workspace, after).await
             }
 
-            async fn commit(
-                mut self: Box<Self>,
-                events: &[Event],
-                audit: &[roster_model::AuditEntry],
-                at: roster_model::Timestamp,
-            ) -> Result<()> {
-                $store::write_revision(&mut self.tx, self.workspace, self.revision, events, audit, at).await?;
+            async fn commit(mut self: Box<Self>, write: crate::Write<'_>) -> Result<()> {
+                $store::write_revision(&mut self.tx, self.workspace, self.revision, write).await?;
                 self.tx.commit().await?;
                 Ok(())
             }

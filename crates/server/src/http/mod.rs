@@ -3,6 +3,7 @@
 //! handlers' annotations in [`openapi`].
 
 mod audit;
+mod changes;
 pub mod extract;
 mod groups;
 mod members;
@@ -46,6 +47,7 @@ pub fn router(roster: Arc<Roster>) -> Router {
         .merge(rules::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
+        .merge(changes::routes())
         .merge(workspace::routes())
         .route("/openapi.json", get(openapi::document));
     Router::new()

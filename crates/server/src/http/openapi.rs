@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, groups, members, properties, rules, tokens, workspace};
+use super::{audit, changes, groups, members, properties, rules, tokens, workspace};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{audit, groups, members, properties, rules, tokens, workspace};
         groups::members, groups::add_member, groups::remove_member,
         tokens::list, tokens::create, tokens::revoke,
         audit::list,
+        changes::list,
         rules::preview,
         workspace::show,
     ),

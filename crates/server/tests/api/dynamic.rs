@@ -12,6 +12,7 @@ crate::on_both_stores!(
     rule_changes_and_conversions_say_who_joined_and_left,
     properties_read_by_rules_cannot_be_deleted_or_retyped,
     preview_saves_nothing,
+    the_change_log_records_every_membership_change,
 );
 
 async fn setup(s: &Server) -> (String, String, String) {
@@ -409,4 +410,124 @@ async fn preview_saves_nothing(db: TestDb) {
         2,
         "previews change nothing"
     );
+}
+
+async fn the_change_log_records_every_membership_change(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    let first = s.get("/api/v1/changes?after=0", t).await.expect(200);
+    let boot: Vec<&serde_json::Value> = first.body["items"].as_array().unwrap().iter().collect();
+    assert_eq!(
+        boot.len(),
+        3,
+        "the admin joined Admins, All Users and Platform Users: {}",
+        first.body
+    );
+    assert!(boot.iter().all(|c| c["revision"] == 1
+        && c["change"] == "added"
+        && c["member_id"] == s.admin.as_str()));
+    let (ann, ben, cat) = setup(&s).await;
+    let r0 = s.get("/api/v1/workspace", t).await.expect(200).body["revision"]
+        .as_i64()
+        .unwrap();
+    let created = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Sales", "rule": "department = sales"}),
+        )
+        .await
+        .expect(201);
+    let (sales, r1) = (created.id(), created.body["revision"].as_i64().unwrap());
+    let log = s
+        .get(&format!("/api/v1/changes?after={r0}"), t)
+        .await
+        .expect(200);
+    let items = log.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|c| c["revision"] == r1
+        && c["group_id"] == sales.as_str()
+        && c["cause"] == "group_created"));
+    assert_eq!(log.body["revision"], r1);
+    let patched = s
+        .patch(
+            &format!("/api/v1/members/{ann}"),
+            t,
+            json!({"properties": {"department": "ops"}}),
+        )
+        .await
+        .expect(200);
+    let r2 = patched.body["revision"].as_i64().unwrap();
+    let log = s
+        .get(&format!("/api/v1/changes?after={r1}"), t)
+        .await
+        .expect(200);
+    assert_eq!(
+        log.body["items"],
+        json!([{"revision": r2, "seq": 0, "group_id": sales, "member_id": ann, "change": "removed", "cause": "attributes_changed", "at": log.body["items"][0]["at"]}])
+    );
+    let support = s.group_named("Support").await;
+    let added = s.add(&support, &cat, t).await.expect(201);
+    let r3 = added.body["revision"].as_i64().unwrap();
+    let log = s
+        .get(&format!("/api/v1/changes?after={r2}"), t)
+        .await
+        .expect(200);
+    assert_eq!(log.body["items"][0]["cause"], "manual");
+    assert_eq!(log.body["items"][0]["revision"], r3);
+    s.patch(
+        &format!("/api/v1/members/{ben}"),
+        t,
+        json!({"state": "deactivated"}),
+    )
+    .await
+    .expect(200);
+    let log = s
+        .get(&format!("/api/v1/changes?after={r3}"), t)
+        .await
+        .expect(200);
+    let mut left: Vec<String> = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["change"], "removed");
+            assert_eq!(c["cause"], "member_deactivated");
+            c["group_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    left.sort();
+    let mut expected = vec![
+        sales.clone(),
+        s.group_named("All Users").await,
+        s.group_named("Platform Users").await,
+    ];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "a deactivated member leaves every group it was in"
+    );
+    // Paging walks the whole log exactly once, in order.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/changes?limit=2".to_owned();
+    loop {
+        let page = s.get(&path, t).await.expect(200);
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| (c["revision"].as_i64().unwrap(), c["seq"].as_i64().unwrap())),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/changes?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut sorted_seen = seen.clone();
+    sorted_seen.sort();
+    sorted_seen.dedup();
+    assert_eq!(seen, sorted_seen, "strictly increasing (revision, seq)");
+    let (_, ann_token) = (ann.clone(), s.token_for(&ann).await);
+    s.get("/api/v1/changes", &ann_token).await.expect(403);
 }

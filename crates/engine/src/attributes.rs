@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use roaring::RoaringBitmap;
-use roster_rules::{Node, Op, Rule, Value};
+use roster_rules::{Attributes, Node, Op, Rule, Value};
 
 /// A number as a map key: ordered by `f64::total_cmp`, with `-0.0` folded into `0.0` so
 /// that equal numbers share one key.
@@ -155,6 +155,26 @@ impl Column {
     }
 }
 
+/// One member's attributes, read from the index in place.
+struct SlotView<'a> {
+    index: &'a AttributeIndex,
+    slot: u32,
+}
+
+impl Attributes for SlotView<'_> {
+    fn get(&self, name: &str) -> Option<Value> {
+        self.index.get(self.slot, name)
+    }
+
+    fn visit<R>(&self, name: &str, f: impl FnOnce(Option<&Value>) -> R) -> R {
+        f(self
+            .index
+            .columns
+            .get(name)
+            .and_then(|c| c.by_slot.get(&self.slot)))
+    }
+}
+
 /// The attributes of the members of one kind, by slot.
 #[derive(Debug, Default, Clone)]
 pub struct AttributeIndex {
@@ -183,9 +203,10 @@ impl AttributeIndex {
         self.columns.get(attribute)?.by_slot.get(&slot).cloned()
     }
 
-    /// Whether a rule holds for one member: the incremental path.
+    /// Whether a rule holds for one member: the incremental path. Values are read in
+    /// place, already lower-cased, without copies.
     pub fn matches(&self, rule: &Rule, slot: u32) -> bool {
-        rule.matches(&|name: &str| self.get(slot, name))
+        rule.matches(&SlotView { index: self, slot })
     }
 
     /// Every member of `universe` for which the rule holds, by set algebra over postings.

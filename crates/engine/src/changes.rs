@@ -107,6 +107,17 @@ impl After<'_> {
     }
 
     fn rule(&mut self, group: &Group) -> Option<&Rule> {
+        // A rule the engine already holds for this text (and no property changes in this
+        // write) is reused rather than compiled again.
+        if self.overlay.properties.is_empty() {
+            if let Some(rule) = group
+                .rule
+                .as_deref()
+                .and_then(|text| self.state.dynamic().compiled(&group.id, text))
+            {
+                return Some(rule);
+            }
+        }
         if !self.rules.contains_key(&group.id) {
             let compiled = group.rule.as_deref().and_then(|text| {
                 let properties = self.properties();

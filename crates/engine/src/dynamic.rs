@@ -235,6 +235,14 @@ impl DynamicGroups {
         }
     }
 
+    /// The compiled rule of a dynamic group, if its text is `text`.
+    pub fn compiled(&self, id: &Id, text: &str) -> Option<&Rule> {
+        self.groups
+            .get(id)
+            .filter(|g| g.rule_text == text)
+            .and_then(|g| g.rule.as_ref())
+    }
+
     /// The members for which a dynamic group's rule holds (active or not).
     pub fn members(&self, id: &Id) -> Option<&RoaringBitmap> {
         self.groups.get(id).map(|g| &g.members)

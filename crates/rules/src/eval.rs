@@ -19,6 +19,12 @@ pub enum Value {
 pub trait Attributes {
     /// The member's value of an attribute, or `None` when it lacks it.
     fn get(&self, name: &str) -> Option<Value>;
+
+    /// Hands the value to `f`, borrowed where the implementation keeps it: evaluators
+    /// call this, so that an index need not copy values out.
+    fn visit<R>(&self, name: &str, f: impl FnOnce(Option<&Value>) -> R) -> R {
+        f(self.get(name).as_ref())
+    }
 }
 
 impl<F: Fn(&str) -> Option<Value>> Attributes for F {

@@ -1,0 +1,264 @@
+//! A seeded generator of a large workspace (issue 3): users with 20 properties (text of
+//! cardinality 2 to 100,000, numbers, booleans), emails over 1,000 domains, and dynamic
+//! groups with random rules of 1 to 8 conditions using every operator and parentheses.
+//! The same seed gives the same workspace on every machine.
+
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use roster_model::{
+    new_id, Member, MemberKind, MemberState, PropertyDef, PropertyType, PropertyValue, UserType,
+};
+use roster_rules::{Condition, Expr, Literal, Op, Span};
+
+/// Text properties and their cardinality (distinct values).
+pub const TEXT_PROPERTIES: &[(&str, u32)] = &[
+    ("tier", 2),
+    ("region", 5),
+    ("team", 10),
+    ("role", 20),
+    ("office", 50),
+    ("department", 100),
+    ("project", 1_000),
+    ("manager", 10_000),
+    ("cost_center", 100_000),
+];
+/// Number properties and the range of their values.
+pub const NUMBER_PROPERTIES: &[(&str, u32)] = &[
+    ("level", 10),
+    ("tenure_years", 40),
+    ("age", 70),
+    ("score", 1_000),
+    ("salary_band", 20),
+    ("floor", 60),
+];
+/// Boolean properties.
+pub const BOOLEAN_PROPERTIES: &[&str] = &["contractor", "remote", "on_call", "mfa", "manager_role"];
+/// How many email domains members are spread over.
+pub const DOMAINS: u32 = 1_000;
+/// The chance that a member has a given property at all.
+pub const PRESENCE: f64 = 0.9;
+
+/// The workspace's property definitions.
+pub fn properties() -> Vec<PropertyDef> {
+    let now = roster_model::from_micros(0);
+    let def = |name: &str, value_type| PropertyDef {
+        id: new_id(),
+        name: name.to_owned(),
+        applies_to: MemberKind::User,
+        value_type,
+        description: String::new(),
+        created_at: now,
+    };
+    TEXT_PROPERTIES
+        .iter()
+        .map(|(n, _)| def(n, PropertyType::Text))
+        .chain(
+            NUMBER_PROPERTIES
+                .iter()
+                .map(|(n, _)| def(n, PropertyType::Number)),
+        )
+        .chain(
+            BOOLEAN_PROPERTIES
+                .iter()
+                .map(|n| def(n, PropertyType::Boolean)),
+        )
+        .collect()
+}
+
+fn text_value(name: &str, i: u32) -> String {
+    format!("{name}-{i}")
+}
+
+/// Member `i` of the workspace, drawn from `rng`.
+pub fn member(rng: &mut StdRng, i: u32) -> Member {
+    let now = roster_model::from_micros(0);
+    let mut properties = BTreeMap::new();
+    for (name, cardinality) in TEXT_PROPERTIES {
+        if rng.gen_bool(PRESENCE) {
+            properties.insert(
+                (*name).to_owned(),
+                PropertyValue::Text(text_value(name, rng.gen_range(0..*cardinality))),
+            );
+        }
+    }
+    for (name, range) in NUMBER_PROPERTIES {
+        if rng.gen_bool(PRESENCE) {
+            properties.insert(
+                (*name).to_owned(),
+                PropertyValue::Number(f64::from(rng.gen_range(0..*range))),
+            );
+        }
+    }
+    for name in BOOLEAN_PROPERTIES {
+        if rng.gen_bool(PRESENCE) {
+            properties.insert(
+                (*name).to_owned(),
+                PropertyValue::Boolean(rng.gen_bool(0.5)),
+            );
+        }
+    }
+    Member {
+        id: new_id(),
+        kind: MemberKind::User,
+        user_type: Some(UserType::TeamMember),
+        email: Some(format!(
+            "user{i}@domain{}.example",
+            rng.gen_range(0..DOMAINS)
+        )),
+        display_name: format!("User {i}"),
+        state: MemberState::Active,
+        account: None,
+        email_verified: None,
+        properties,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A random new value for one property of a member: what an attribute change writes.
+pub fn change(rng: &mut StdRng, member: &Member) -> Member {
+    let mut changed = member.clone();
+    let all = TEXT_PROPERTIES.len() + NUMBER_PROPERTIES.len() + BOOLEAN_PROPERTIES.len();
+    let pick = rng.gen_range(0..all);
+    if let Some((name, cardinality)) = TEXT_PROPERTIES.get(pick) {
+        changed.properties.insert(
+            (*name).to_owned(),
+            PropertyValue::Text(text_value(name, rng.gen_range(0..*cardinality))),
+        );
+    } else if let Some((name, range)) = NUMBER_PROPERTIES.get(pick - TEXT_PROPERTIES.len()) {
+        changed.properties.insert(
+            (*name).to_owned(),
+            PropertyValue::Number(f64::from(rng.gen_range(0..*range))),
+        );
+    } else if let Some(name) =
+        BOOLEAN_PROPERTIES.get(pick - TEXT_PROPERTIES.len() - NUMBER_PROPERTIES.len())
+    {
+        let flipped = !matches!(
+            changed.properties.get(*name),
+            Some(PropertyValue::Boolean(true))
+        );
+        changed
+            .properties
+            .insert((*name).to_owned(), PropertyValue::Boolean(flipped));
+    }
+    changed
+}
+
+fn literal_text(s: String) -> Literal {
+    Literal::Text(s, Span::default())
+}
+
+fn literal_number(n: u32) -> Literal {
+    Literal::Number {
+        value: f64::from(n),
+        raw: n.to_string(),
+        span: Span::default(),
+    }
+}
+
+fn condition(rng: &mut StdRng) -> Expr {
+    let span = Span::default();
+    let kinds = TEXT_PROPERTIES.len() + NUMBER_PROPERTIES.len() + BOOLEAN_PROPERTIES.len() + 1;
+    let pick = rng.gen_range(0..kinds);
+    let (attribute, op, values) = if let Some((name, cardinality)) = TEXT_PROPERTIES.get(pick) {
+        let value =
+            |rng: &mut StdRng| literal_text(text_value(name, rng.gen_range(0..*cardinality)));
+        let op = *[
+            Op::Eq,
+            Op::Ne,
+            Op::In,
+            Op::NotIn,
+            Op::StartsWith,
+            Op::EndsWith,
+            Op::Contains,
+        ]
+        .choose(rng)
+        .unwrap_or(&Op::Eq);
+        let values = match op {
+            Op::In | Op::NotIn => (0..rng.gen_range(2..6)).map(|_| value(rng)).collect(),
+            Op::StartsWith => vec![literal_text(format!("{name}-{}", rng.gen_range(1..10)))],
+            Op::EndsWith => vec![literal_text(format!(
+                "-{}",
+                rng.gen_range(0..*cardinality.min(&100))
+            ))],
+            Op::Contains => vec![literal_text(format!("{}", rng.gen_range(0..10)))],
+            _ => vec![value(rng)],
+        };
+        ((*name).to_owned(), op, values)
+    } else if let Some((name, range)) = NUMBER_PROPERTIES.get(pick - TEXT_PROPERTIES.len()) {
+        let op = *[
+            Op::Eq,
+            Op::Ne,
+            Op::In,
+            Op::NotIn,
+            Op::Lt,
+            Op::Le,
+            Op::Gt,
+            Op::Ge,
+        ]
+        .choose(rng)
+        .unwrap_or(&Op::Eq);
+        let values = match op {
+            Op::In | Op::NotIn => (0..rng.gen_range(2..6))
+                .map(|_| literal_number(rng.gen_range(0..*range)))
+                .collect(),
+            _ => vec![literal_number(rng.gen_range(0..*range))],
+        };
+        ((*name).to_owned(), op, values)
+    } else if let Some(name) =
+        BOOLEAN_PROPERTIES.get(pick - TEXT_PROPERTIES.len() - NUMBER_PROPERTIES.len())
+    {
+        let op = *[Op::Eq, Op::Ne].choose(rng).unwrap_or(&Op::Eq);
+        (
+            (*name).to_owned(),
+            op,
+            vec![Literal::Bool(rng.gen_bool(0.5), span)],
+        )
+    } else {
+        let op = *[Op::Eq, Op::In, Op::Ne].choose(rng).unwrap_or(&Op::Eq);
+        let count = if matches!(op, Op::In) {
+            rng.gen_range(2..20)
+        } else {
+            1
+        };
+        let values = (0..count)
+            .map(|_| literal_text(format!("domain{}.example", rng.gen_range(0..DOMAINS))))
+            .collect();
+        ("email_domain".to_owned(), op, values)
+    };
+    Expr::Cond(Condition {
+        attribute,
+        attribute_span: span,
+        op,
+        op_span: span,
+        values,
+        span,
+    })
+}
+
+/// A random rule of 1 to 8 conditions joined by AND and OR in a random tree, which the
+/// printer parenthesizes where the tree needs it.
+pub fn rule(rng: &mut StdRng) -> String {
+    let count = rng.gen_range(1..=8);
+    let mut items: Vec<Expr> = (0..count).map(|_| condition(rng)).collect();
+    while items.len() > 1 {
+        let at = rng.gen_range(0..items.len() - 1);
+        let right = items.remove(at + 1);
+        let left = items.remove(at);
+        let joined = if rng.gen_bool(0.5) {
+            Expr::And(vec![left, right], Span::default())
+        } else {
+            Expr::Or(vec![left, right], Span::default())
+        };
+        items.insert(at, joined);
+    }
+    items.pop().map(|e| e.to_string()).unwrap_or_default()
+}
+
+/// The generator's random source for a seed.
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}

@@ -1,0 +1,193 @@
+//! `roster-bench`: the figures of issue 3 for the in-memory engine, on a generated
+//! workspace, printed with the machine they were measured on.
+//!
+//! ```sh
+//! cargo run --release -p roster-bench -- --members 1000000 --groups 10000
+//! ```
+
+mod generate;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::Rng;
+use roster_engine::WorkspaceState;
+use roster_model::{Event, Group, ManagedBy, MemberKind, Membership, Workspace};
+
+/// Measures the dynamic-group engine on a generated workspace.
+#[derive(Debug, Parser)]
+#[command(name = "roster-bench")]
+struct Args {
+    /// Members to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    members: u32,
+    /// Dynamic groups to generate.
+    #[arg(long, default_value_t = 10_000)]
+    groups: u32,
+    /// Attribute changes to time.
+    #[arg(long, default_value_t = 10_000)]
+    changes: u32,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!(
+        "{cpu}, {cores} cores, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let args = Args::parse();
+    println!("roster-bench: dynamic groups (issue 3)");
+    println!("machine: {}", machine());
+    println!(
+        "workspace: {} members, {} dynamic groups, seed {}",
+        args.members, args.groups, args.seed
+    );
+    let mut rng = generate::rng(args.seed);
+    let workspace = Workspace {
+        id: roster_model::new_id(),
+        name: "bench".into(),
+        created_at: roster_model::from_micros(0),
+    };
+    let mut state = WorkspaceState::empty(workspace, 0);
+    let mut revision = 1;
+    let properties: Vec<Event> = generate::properties()
+        .into_iter()
+        .map(|property| Event::PropertyUpserted { property })
+        .collect();
+    state.apply(revision, &properties);
+
+    // Only applying is timed, not generating.
+    let mut load = Duration::ZERO;
+    let mut ids = Vec::with_capacity(args.members as usize);
+    let mut batch = Vec::with_capacity(10_000);
+    for i in 0..args.members {
+        let member = generate::member(&mut rng, i);
+        ids.push(member.id);
+        batch.push(Event::MemberUpserted { member });
+        if batch.len() == 10_000 || i + 1 == args.members {
+            revision += 1;
+            let started = Instant::now();
+            state.apply(revision, &batch);
+            load += started.elapsed();
+            batch.clear();
+        }
+    }
+
+    let rules: Vec<String> = (0..args.groups).map(|_| generate::rule(&mut rng)).collect();
+    let now = roster_model::from_micros(0);
+    let groups: Vec<Event> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| Event::GroupUpserted {
+            group: Group {
+                id: roster_model::new_id(),
+                name: format!("dynamic {i}"),
+                description: String::new(),
+                member_kind: MemberKind::User,
+                membership: Membership::Dynamic,
+                rule: Some(rule.clone()),
+                owner: None,
+                default_group: None,
+                managed_by: ManagedBy::Roster,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            },
+        })
+        .collect();
+    let started = Instant::now();
+    revision += 1;
+    state.apply(revision, &groups);
+    let evaluate = started.elapsed();
+    let memberships: u64 = state
+        .groups_after(None)
+        .map(|g| state.effective_members(g).len())
+        .sum();
+    let empty = state
+        .groups_after(None)
+        .filter(|g| state.effective_members(g).is_empty())
+        .count();
+
+    let mut apply_times = Vec::with_capacity(args.changes as usize);
+    let mut predict_times = Vec::with_capacity(args.changes as usize);
+    let mut changed_memberships = 0usize;
+    for _ in 0..args.changes {
+        let id = ids[rng.gen_range(0..ids.len())];
+        let Some(member) = state.member(&id) else {
+            continue;
+        };
+        let events = [Event::MemberUpserted {
+            member: generate::change(&mut rng, member),
+        }];
+        let started = Instant::now();
+        let changes = state.membership_changes(&events);
+        predict_times.push(started.elapsed());
+        changed_memberships += changes.len();
+        revision += 1;
+        let started = Instant::now();
+        state.apply(revision, &events);
+        apply_times.push(started.elapsed());
+    }
+    apply_times.sort();
+    predict_times.sort();
+
+    println!();
+    println!("| figure | measured | target |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| load {} members into the engine (attributes indexed) | {:.2} s | (part of start-up) |",
+        args.members,
+        load.as_secs_f64()
+    );
+    println!(
+        "| evaluate all {} rules over {} members from scratch | {:.2} s | ≤ 5 s |",
+        args.groups,
+        args.members,
+        evaluate.as_secs_f64()
+    );
+    println!("| one attribute change → affected groups updated in the engine, p50 / p99 | {} / {} | ≤ 10 µs / ≤ 50 µs |", micros(percentile(&apply_times, 0.5)), micros(percentile(&apply_times, 0.99)));
+    println!("| the same change's membership changes predicted for the change log, p50 / p99 | {} / {} | (part of the HTTP write) |", micros(percentile(&predict_times, 0.5)), micros(percentile(&predict_times, 0.99)));
+    match peak_rss_mib() {
+        Some(mib) => println!("| peak resident memory | {mib:.0} MiB | ≤ 2048 MiB |"),
+        None => println!("| peak resident memory | unavailable on this OS | ≤ 2048 MiB |"),
+    }
+    println!();
+    println!("effective memberships: {memberships} over {} groups ({empty} empty); {changed_memberships} membership changes over {} attribute changes", args.groups, args.changes);
+}

@@ -175,7 +175,9 @@ pub enum MembershipSource {
     Invitation,
     /// Provisioned by an identity provider.
     Scim,
-    /// Added by Roster itself (bootstrap, a new team member joining Platform Users, the owner).
+    /// Added by Roster itself (bootstrap, a new team member joining Platform Users, the
+    /// members frozen when a dynamic group becomes static). An owner is recorded as
+    /// `manual`, added by the admin who named it.
     System,
 }
 

@@ -414,10 +414,25 @@ pub fn delete(ctx: &Ctx, id: Id, expected_version: Option<i64>) -> Result<Outcom
         return Err(OpError::conflict(DEFAULT_RULE));
     }
     check_version(group, expected_version)?;
+    // Each recorded membership leaves with the group, and each has its own entry.
+    let mut audit: Vec<_> = ctx
+        .state
+        .static_memberships(&id)
+        .map(|record| {
+            ctx.audit(
+                "group.member_remove",
+                "group",
+                Some(id),
+                Some(record),
+                NOTHING,
+            )
+        })
+        .collect();
+    audit.push(ctx.audit("group.delete", "group", Some(id), Some(group), NOTHING));
     Ok(Outcome {
         value: (),
         events: vec![Event::GroupDeleted { id }],
-        audit: vec![ctx.audit("group.delete", "group", Some(id), Some(group), NOTHING)],
+        audit,
     })
 }
 
@@ -535,15 +550,15 @@ pub fn add_member(
 /// Removes a member from a static group by hand.
 pub fn remove_member(ctx: &Ctx, group_id: Id, member_id: Id) -> Result<Outcome<()>, OpError> {
     let group = existing(ctx, group_id)?;
-    let record = ctx
-        .state
-        .static_membership(&group_id, &member_id)
-        .ok_or_else(|| OpError::NotFound("the member is not in this group".into()))?;
     let member = ctx
         .state
         .member(&member_id)
         .ok_or_else(|| OpError::not_found("member"))?;
     ensure_hand_kept(group)?;
+    let record = ctx
+        .state
+        .static_membership(&group_id, &member_id)
+        .ok_or_else(|| OpError::NotFound("the member is not in this group".into()))?;
     ensure_may_edit_members(ctx, group, member, "remove")?;
     if group.owner == Some(member_id) {
         return Err(OpError::conflict(

@@ -144,24 +144,33 @@ pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
     require_admin(ctx, RULE)?;
     ensure_unread(ctx, property, "delete")?;
     let mut events = vec![Event::PropertyDeleted { id }];
-    for member in ctx
+    let mut audit = Vec::new();
+    for before in ctx
         .state
         .members_with_property(property.applies_to, &property.name)
     {
-        let mut member = member.clone();
+        let mut member = before.clone();
         member.properties.remove(&property.name);
         member.updated_at = ctx.now;
+        audit.push(ctx.audit(
+            "member.update",
+            "member",
+            Some(member.id),
+            Some(before),
+            Some(&member),
+        ));
         events.push(Event::MemberUpserted { member });
     }
+    audit.push(ctx.audit(
+        "property.delete",
+        "property",
+        Some(id),
+        Some(property),
+        NOTHING,
+    ));
     Ok(Outcome {
         value: (),
         events,
-        audit: vec![ctx.audit(
-            "property.delete",
-            "property",
-            Some(id),
-            Some(property),
-            NOTHING,
-        )],
+        audit,
     })
 }

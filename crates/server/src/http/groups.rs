@@ -75,18 +75,8 @@ pub async fn list(
     let (limit, after) = (page.limit()?, page.cursor_id()?);
     let state = auth.handle.read();
     access::require_reader(&auth.ctx(&state))?;
-    let mut items: Vec<GroupView> = state
-        .groups_after(after)
-        .take(limit + 1)
-        .map(|g| view(&state, g))
-        .collect();
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|g| cursor(&g.group.id.to_string()))
-    } else {
-        None
-    };
-    Ok(Json(Page { items, next_cursor }))
+    let items = state.groups_after(after).map(|g| view(&state, g));
+    Ok(Json(Page::of(items, limit, |g| g.group.id)))
 }
 
 /// Creates a custom group (admins).

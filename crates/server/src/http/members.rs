@@ -10,7 +10,7 @@ use roster_ops::access;
 use roster_ops::members::{self, MemberPatch, NewMember};
 use serde::Deserialize;
 
-use super::extract::{cursor, path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
+use super::extract::{path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -47,20 +47,11 @@ pub async fn list(
     let (limit, after) = (page.limit()?, page.cursor_id()?);
     let state = auth.handle.read();
     access::require_reader(&auth.ctx(&state))?;
-    let mut items: Vec<Member> = state
+    let items = state
         .members_after(after)
         .filter(|m| query.kind.is_none_or(|k| m.kind == k))
-        .take(limit + 1)
-        .cloned()
-        .collect();
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|m| cursor(&m.id.to_string()))
-    });
-    Ok(Json(Page {
-        items,
-        next_cursor: next_cursor.flatten(),
-    }))
+        .cloned();
+    Ok(Json(Page::of(items, limit, |m| m.id)))
 }
 
 /// Creates a member (admins).

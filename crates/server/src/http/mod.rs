@@ -92,3 +92,24 @@ pub struct Page<T> {
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
+
+impl<T> Page<T> {
+    /// The page of `items` (in id order, already past the cursor) that `limit` allows,
+    /// with a cursor naming the last id shown when more follow.
+    pub fn of(
+        items: impl Iterator<Item = T>,
+        limit: usize,
+        id: impl Fn(&T) -> roster_model::Id,
+    ) -> Self {
+        let mut items: Vec<T> = items.take(limit + 1).collect();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|item| extract::cursor(&id(item).to_string()))
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}

@@ -9,7 +9,7 @@ use roster_model::PropertyDef;
 use roster_ops::access;
 use roster_ops::properties::{self, NewProperty, PropertyPatch};
 
-use super::extract::{path_id, ApiPath, Auth, JsonBody};
+use super::extract::{path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -18,18 +18,23 @@ pub fn routes() -> Router<AppState> {
         .route("/properties/{id}", get(show).patch(update).delete(delete))
 }
 
-/// Lists the property definitions (a workspace has few; one page).
-#[utoipa::path(get, operation_id = "properties_list", path = "/api/v1/properties", tag = "properties",
+/// Lists the property definitions in creation order.
+#[utoipa::path(get, operation_id = "properties_list", path = "/api/v1/properties", tag = "properties", params(PageQuery),
     responses((status = 200, body = Page<PropertyDef>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
-pub async fn list(auth: Auth) -> Result<Json<Page<PropertyDef>>, ApiError> {
+pub async fn list(
+    auth: Auth,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<PropertyDef>>, ApiError> {
+    let (limit, after) = (page.limit()?, page.cursor_id()?);
     let state = auth.handle.read();
     access::require_reader(&auth.ctx(&state))?;
-    let mut items: Vec<PropertyDef> = state.properties().cloned().collect();
+    let mut items: Vec<PropertyDef> = state
+        .properties()
+        .filter(|p| after.is_none_or(|a| p.id > a))
+        .cloned()
+        .collect();
     items.sort_by_key(|p| p.id);
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::of(items.into_iter(), limit, |p| p.id)))
 }
 
 /// Defines a property (admins).

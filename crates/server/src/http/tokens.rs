@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{path_id, ApiPath, Auth, JsonBody};
+use super::extract::{path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -71,21 +71,21 @@ pub struct CreatedToken {
 }
 
 /// Lists the tokens the actor may manage: its own, or all for admins.
-#[utoipa::path(get, operation_id = "tokens_list", path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, operation_id = "tokens_list", path = "/api/v1/tokens", tag = "tokens", params(PageQuery),
     responses((status = 200, body = Page<TokenView>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
-pub async fn list(auth: Auth) -> Result<Json<Page<TokenView>>, ApiError> {
+pub async fn list(
+    auth: Auth,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<TokenView>>, ApiError> {
+    let (limit, after) = (page.limit()?, page.cursor_id()?);
     let state = auth.handle.read();
     let ctx = auth.ctx(&state);
     let items = state
         .tokens()
         .into_iter()
-        .filter(|t| tokens::may_manage(&ctx, t))
-        .map(TokenView::from)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+        .filter(|t| tokens::may_manage(&ctx, t) && after.is_none_or(|a| t.id > a))
+        .map(TokenView::from);
+    Ok(Json(Page::of(items, limit, |t| t.id)))
 }
 
 /// Creates a token for yourself, or (admins) for an agent.

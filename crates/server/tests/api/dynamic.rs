@@ -122,7 +122,7 @@ async fn dynamic_groups_follow_attributes_before_the_write_returns(db: TestDb) {
     assert_eq!(s.effective_members(&domain).await, vec![ben.clone()]);
     let hand = s.add(&sales, &ann, t).await.expect(409);
     assert!(hand.body["detail"].as_str().unwrap().contains("dynamic"));
-    s.remove(&sales, &ben, t).await.expect(404);
+    s.remove(&sales, &ben, t).await.expect(409);
     let members = s
         .get(&format!("/api/v1/groups/{sales}/members"), t)
         .await

@@ -262,7 +262,7 @@ async fn maintained_and_dynamic_groups_refuse_hand_edits(db: TestDb) {
         .as_str()
         .unwrap()
         .contains("maintained"));
-    s.remove(&all, &uma, &s.admin_token).await.expect(404);
+    s.remove(&all, &uma, &s.admin_token).await.expect(409);
     s.add(&s.group_named("Customers").await, &cas, &s.admin_token)
         .await
         .expect(409);

@@ -340,6 +340,22 @@ async fn property_type_and_deletion_rules(db: TestDb) {
         json!({}),
         "deleting a property removes its values"
     );
+    let audit = s.get("/api/v1/audit?limit=3", t).await.expect(200);
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &actions[..2],
+        ["property.delete", "member.update"],
+        "each stripped value has its own entry"
+    );
+    assert_eq!(
+        audit.body["items"][1]["before"]["properties"]["tier"],
+        "gold"
+    );
     s.get(&format!("/api/v1/properties/{prop}"), t)
         .await
         .expect(404);

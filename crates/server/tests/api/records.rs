@@ -29,6 +29,28 @@ async fn tokens_are_created_listed_and_revoked(db: TestDb) {
     assert!(secret.len() >= 40, "at least 128 bits");
     assert_eq!(own.body["member_id"], xia.as_str());
     s.get("/api/v1/members", &secret).await.expect(200);
+    let shouted = s
+        .client
+        .get(format!("{}/api/v1/members", s.base))
+        .header("authorization", format!("BEARER {secret}"))
+        .send()
+        .await
+        .unwrap();
+    Server::answer(shouted).await.expect(200);
+    let first = s
+        .get("/api/v1/tokens?limit=1", &xia_token)
+        .await
+        .expect(200);
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 1);
+    let next = first.body["next_cursor"]
+        .as_str()
+        .expect("xia has two tokens: two pages")
+        .to_owned();
+    let second = s
+        .get(&format!("/api/v1/tokens?limit=1&cursor={next}"), &xia_token)
+        .await
+        .expect(200);
+    assert_ne!(second.body["items"][0]["id"], first.body["items"][0]["id"]);
     let agent = s
         .post(
             "/api/v1/members",

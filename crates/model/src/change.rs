@@ -28,7 +28,8 @@ pub struct MembershipChange {
     pub change: ChangeKind,
     /// Why: `member_created`, `attributes_changed`, `member_deactivated`,
     /// `member_reactivated`, `manual`, `invitation`, `scim`, `system`,
-    /// `membership_removed`, `group_created`, `rule_changed`, `converted`, `group_deleted`.
+    /// `membership_removed`, `group_created`, `rule_changed`, `converted`, `group_deleted`,
+    /// `workspace_created` (a new or imported workspace's first memberships).
     pub cause: String,
 }
 

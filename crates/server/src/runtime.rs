@@ -77,7 +77,25 @@ pub fn first_write<'a>(
     audit: &'a [roster_model::AuditEntry],
     at: roster_model::Timestamp,
 ) -> OwnedWrite<'a> {
-    let changes = WorkspaceState::empty(workspace.clone(), 0).membership_changes(events);
+    // From nothing, every effective membership is a change: read them off a state built
+    // from the events, which is linear in memberships (the dry run would compare every
+    // member with every group).
+    let mut state = WorkspaceState::empty(workspace.clone(), 0);
+    state.apply(1, events);
+    let changes = state
+        .groups_after(None)
+        .flat_map(|group| {
+            let members: Vec<_> = state.ids_of(&state.effective_members(group)).collect();
+            members
+                .into_iter()
+                .map(move |member_id| roster_model::MembershipChange {
+                    group_id: group.id,
+                    member_id,
+                    change: roster_model::ChangeKind::Added,
+                    cause: "workspace_created".into(),
+                })
+        })
+        .collect();
     OwnedWrite {
         events,
         audit,

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
+use super::extract::{path_id, ApiPath, ApiQuery, Auth, OptionalJsonBody, PageQuery};
 use super::{written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -94,7 +94,7 @@ pub async fn list(
 pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
-    JsonBody(input): JsonBody<NewToken>,
+    OptionalJsonBody(input): OptionalJsonBody<NewToken>,
 ) -> Result<Response, ApiError> {
     let (secret, hash) = crate::secret::new_token();
     let (record, revision) = app

@@ -63,6 +63,19 @@ async fn tokens_are_created_listed_and_revoked(db: TestDb) {
     s.post("/api/v1/tokens", &xia_token, json!({"member_id": agent}))
         .await
         .expect(403);
+    let bare = s
+        .client
+        .post(format!("{}/api/v1/tokens", s.base))
+        .bearer_auth(&xia_token)
+        .send()
+        .await
+        .unwrap();
+    let bare = Server::answer(bare).await.expect(201);
+    assert_eq!(
+        bare.body["member_id"],
+        xia.as_str(),
+        "no body: a token for yourself"
+    );
     let bot = s
         .post(
             "/api/v1/tokens",

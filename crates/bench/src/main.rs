@@ -110,7 +110,11 @@ fn main() {
         }
     }
 
-    eprintln!("loaded {} members in {:.2} s (apply only)", args.members, load.as_secs_f64());
+    eprintln!(
+        "loaded {} members in {:.2} s (apply only)",
+        args.members,
+        load.as_secs_f64()
+    );
     let rules: Vec<String> = (0..args.groups).map(|_| generate::rule(&mut rng)).collect();
     let now = roster_model::from_micros(0);
     let groups: Vec<Event> = rules
@@ -137,7 +141,11 @@ fn main() {
     revision += 1;
     state.apply(revision, &groups);
     let evaluate = started.elapsed();
-    eprintln!("evaluated {} rules in {:.2} s", args.groups, evaluate.as_secs_f64());
+    eprintln!(
+        "evaluated {} rules in {:.2} s",
+        args.groups,
+        evaluate.as_secs_f64()
+    );
     let memberships: u64 = state
         .groups_after(None)
         .map(|g| state.effective_members(g).len())

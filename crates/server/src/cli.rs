@@ -209,11 +209,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             kind,
             rule,
         }) => {
-            let roster = open(&database).await?;
-            let handle = roster
-                .workspace(workspace)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (_, handle) = open_workspace(&database, workspace).await?;
             let kind = if kind == "customer" {
                 MemberKind::Customer
             } else {
@@ -242,11 +238,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             name,
             json,
         }) => {
-            let roster = open(&database).await?;
-            let handle = roster
-                .workspace(workspace)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (roster, handle) = open_workspace(&database, workspace).await?;
             let member_id = handle
                 .read()
                 .member_by_email(&member)
@@ -303,6 +295,19 @@ pub fn caret_report(rule: &str, errors: &[roster_rules::RuleError]) -> String {
         ));
     }
     out
+}
+
+/// The runtime over a database and one workspace's engine in it.
+async fn open_workspace(
+    database: &Database,
+    workspace: Id,
+) -> Result<(Arc<Roster>, Arc<crate::runtime::WorkspaceHandle>), String> {
+    let roster = open(database).await?;
+    let handle = roster
+        .workspace(workspace)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((roster, handle))
 }
 
 async fn open(database: &Database) -> Result<Arc<Roster>, String> {

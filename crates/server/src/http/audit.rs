@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use roster_model::AuditRecord;
 use roster_ops::access;
 
-use super::extract::{cursor, ApiQuery, Auth, PageQuery};
+use super::extract::{position_cursor, ApiQuery, Auth, PageQuery};
 use super::{ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
@@ -26,14 +26,7 @@ pub async fn list(
         access::require_admin(&auth.ctx(&state), "only admins read the audit log")?;
     }
     let limit = page.limit()?;
-    let before = page
-        .cursor_text()?
-        .map(|text| {
-            text.split_once(':')
-                .and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)))
-                .ok_or_else(|| ApiError::bad_request("the cursor is not one this server gave"))
-        })
-        .transpose()?;
+    let before = page.cursor_position()?;
     let limit32 = u32::try_from(limit + 1).unwrap_or(u32::MAX);
     let mut items = app
         .roster
@@ -43,9 +36,7 @@ pub async fn list(
         .map_err(|e| ApiError::internal(&e))?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
-        items
-            .last()
-            .map(|r| cursor(&format!("{}:{}", r.revision, r.seq)))
+        items.last().map(|r| position_cursor(r.revision, r.seq))
     } else {
         None
     };

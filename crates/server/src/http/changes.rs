@@ -9,7 +9,7 @@ use roster_ops::access;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{cursor, ApiQuery, Auth, PageQuery};
+use super::extract::{position_cursor, ApiQuery, Auth, PageQuery};
 use super::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -60,13 +60,9 @@ pub async fn list(
         cursor: query.cursor,
     };
     let limit = page.limit()?;
-    let after = match page.cursor_text()? {
-        Some(text) => text
-            .split_once(':')
-            .and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)))
-            .ok_or_else(|| ApiError::bad_request("the cursor is not one this server gave"))?,
-        None => (query.after.unwrap_or(0), i32::MAX),
-    };
+    let after = page
+        .cursor_position()?
+        .unwrap_or((query.after.unwrap_or(0), i32::MAX));
     let fetch = u32::try_from(limit + 1).unwrap_or(u32::MAX);
     let mut items = app
         .roster
@@ -76,9 +72,7 @@ pub async fn list(
         .map_err(|e| ApiError::internal(&e))?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
-        items
-            .last()
-            .map(|c| cursor(&format!("{}:{}", c.revision, c.seq)))
+        items.last().map(|c| position_cursor(c.revision, c.seq))
     } else {
         None
     };

@@ -199,6 +199,17 @@ impl PageQuery {
             .transpose()
     }
 
+    /// The cursor as the `(revision, seq)` of the last log entry seen (audit, changes).
+    pub fn cursor_position(&self) -> Result<Option<(i64, i32)>, ApiError> {
+        self.cursor_text()?
+            .map(|text| {
+                text.split_once(':')
+                    .and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)))
+                    .ok_or_else(|| ApiError::bad_request("the cursor is not one this server gave"))
+            })
+            .transpose()
+    }
+
     /// The cursor as the id of the last item seen.
     pub fn cursor_id(&self) -> Result<Option<Id>, ApiError> {
         self.cursor_text()?
@@ -208,6 +219,11 @@ impl PageQuery {
             })
             .transpose()
     }
+}
+
+/// The cursor naming a log entry by `(revision, seq)`.
+pub fn position_cursor(revision: i64, seq: i32) -> String {
+    cursor(&format!("{revision}:{seq}"))
 }
 
 /// Wraps text as an opaque cursor.

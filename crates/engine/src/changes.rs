@@ -287,18 +287,21 @@ impl WorkspaceState {
                 continue;
             };
             let before_member = self.member(member_id);
-            let mut candidates: BTreeSet<Id> = self.groups_of(*member_id).map(|g| g.id).collect();
-            candidates.extend(
-                overlay
-                    .records
-                    .keys()
-                    .filter(|(_, m)| m == member_id)
-                    .map(|(g, _)| *g),
-            );
+            // The groups whose membership of this member the write can change: those it
+            // records or unrecords the member in; on a new member or a change of state,
+            // every group it is or could be in; on a change of attributes, the dynamic
+            // groups whose rules read a changed attribute (nothing else reads attributes).
+            let mut candidates: BTreeSet<Id> = overlay
+                .records
+                .keys()
+                .filter(|(_, m)| m == member_id)
+                .map(|(g, _)| *g)
+                .collect();
             if overlay.members.contains_key(member_id) {
                 let broad = before_member.is_none_or(|b| b.state != member.state);
                 let kind: MemberKind = member.kind;
                 if broad {
+                    candidates.extend(self.groups_of(*member_id).map(|g| g.id));
                     // A reactivated member counts again where it is recorded.
                     candidates.extend(
                         self.groups_after(None)

@@ -17,5 +17,7 @@ mod errors;
 mod groups;
 #[path = "api/members.rs"]
 mod members;
+#[path = "api/random_rules.rs"]
+mod random_rules;
 #[path = "api/records.rs"]
 mod records;

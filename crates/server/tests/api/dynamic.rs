@@ -17,20 +17,8 @@ crate::on_both_stores!(
 
 async fn setup(s: &Server) -> (String, String, String) {
     let t = &s.admin_token;
-    s.post(
-        "/api/v1/properties",
-        t,
-        json!({"name": "department", "applies_to": "user", "type": "text"}),
-    )
-    .await
-    .expect(201);
-    s.post(
-        "/api/v1/properties",
-        t,
-        json!({"name": "level", "applies_to": "user", "type": "number"}),
-    )
-    .await
-    .expect(201);
+    s.user_properties(&[("department", "text"), ("level", "number")])
+        .await;
     let mk = |email: &str, dept: &str, level: i64| json!({"kind": "user", "email": email, "properties": {"department": dept, "level": level}});
     let ann = s
         .post("/api/v1/members", t, mk("ann@acme.test", "Sales", 3))

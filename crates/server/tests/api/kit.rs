@@ -236,6 +236,19 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// Defines user properties `(name, type)` as the admin.
+    pub async fn user_properties(&self, definitions: &[(&str, &str)]) {
+        for (name, ty) in definitions {
+            self.post(
+                "/api/v1/properties",
+                &self.admin_token,
+                json!({"name": name, "applies_to": "user", "type": ty}),
+            )
+            .await
+            .expect(201);
+        }
+    }
+
     /// Creates a custom user group as the admin.
     pub async fn group(&self, name: &str) -> String {
         self.post("/api/v1/groups", &self.admin_token, json!({"name": name}))

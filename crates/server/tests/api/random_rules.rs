@@ -127,19 +127,12 @@ async fn all_members(s: &Server) -> Vec<Json> {
 async fn random_rules_agree_with_the_reference_evaluator(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
-    for (name, ty) in [
+    s.user_properties(&[
         ("department", "text"),
         ("level", "number"),
         ("contractor", "boolean"),
-    ] {
-        s.post(
-            "/api/v1/properties",
-            t,
-            json!({"name": name, "applies_to": "user", "type": ty}),
-        )
-        .await
-        .expect(201);
-    }
+    ])
+    .await;
     let mut rng = StdRng::seed_from_u64(7);
     let mut ids = Vec::new();
     for i in 0..40 {

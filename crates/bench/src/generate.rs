@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use roster_model::{
     new_id, Member, MemberKind, MemberState, PropertyDef, PropertyType, PropertyValue, UserType,
 };
-use roster_rules::{Condition, Expr, Literal, Op, Span};
+use roster_rules::{AttrType, Condition, Expr, Literal, Op, Span};
 
 /// Text properties and their cardinality (distinct values).
 pub const TEXT_PROPERTIES: &[(&str, u32)] = &[
@@ -166,17 +166,7 @@ fn condition(rng: &mut StdRng) -> Expr {
     let (attribute, op, values) = if let Some((name, cardinality)) = TEXT_PROPERTIES.get(pick) {
         let value =
             |rng: &mut StdRng| literal_text(text_value(name, rng.gen_range(0..*cardinality)));
-        let op = *[
-            Op::Eq,
-            Op::Ne,
-            Op::In,
-            Op::NotIn,
-            Op::StartsWith,
-            Op::EndsWith,
-            Op::Contains,
-        ]
-        .choose(rng)
-        .unwrap_or(&Op::Eq);
+        let op = *AttrType::Text.operators().choose(rng).unwrap_or(&Op::Eq);
         let values = match op {
             Op::In | Op::NotIn => (0..rng.gen_range(2..6)).map(|_| value(rng)).collect(),
             Op::StartsWith => vec![literal_text(format!("{name}-{}", rng.gen_range(1..10)))],
@@ -189,18 +179,7 @@ fn condition(rng: &mut StdRng) -> Expr {
         };
         ((*name).to_owned(), op, values)
     } else if let Some((name, range)) = NUMBER_PROPERTIES.get(pick - TEXT_PROPERTIES.len()) {
-        let op = *[
-            Op::Eq,
-            Op::Ne,
-            Op::In,
-            Op::NotIn,
-            Op::Lt,
-            Op::Le,
-            Op::Gt,
-            Op::Ge,
-        ]
-        .choose(rng)
-        .unwrap_or(&Op::Eq);
+        let op = *AttrType::Number.operators().choose(rng).unwrap_or(&Op::Eq);
         let values = match op {
             Op::In | Op::NotIn => (0..rng.gen_range(2..6))
                 .map(|_| literal_number(rng.gen_range(0..*range)))

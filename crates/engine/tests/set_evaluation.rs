@@ -66,28 +66,8 @@ fn literal(attribute: &'static str) -> BoxedStrategy<Literal> {
 
 fn condition() -> impl Strategy<Value = Expr> {
     prop_oneof![Just("dept"), Just("level"), Just("flag")].prop_flat_map(|attribute| {
-        let ops: Vec<Op> = match attribute {
-            "dept" => vec![
-                Op::Eq,
-                Op::Ne,
-                Op::In,
-                Op::NotIn,
-                Op::StartsWith,
-                Op::EndsWith,
-                Op::Contains,
-            ],
-            "level" => vec![
-                Op::Eq,
-                Op::Ne,
-                Op::In,
-                Op::NotIn,
-                Op::Lt,
-                Op::Le,
-                Op::Gt,
-                Op::Ge,
-            ],
-            _ => vec![Op::Eq, Op::Ne, Op::In, Op::NotIn],
-        };
+        let ty = schema().get(attribute).unwrap_or(AttrType::Boolean);
+        let ops: Vec<Op> = ty.operators().to_vec();
         (
             proptest::sample::select(ops),
             proptest::collection::vec(literal(attribute), 1..4),

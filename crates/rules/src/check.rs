@@ -17,6 +17,33 @@ pub enum AttrType {
 }
 
 impl AttrType {
+    /// The operators that apply to values of this type (SPEC §3): the one list the
+    /// checker enforces and generators draw from.
+    pub fn operators(self) -> &'static [Op] {
+        match self {
+            AttrType::Text => &[
+                Op::Eq,
+                Op::Ne,
+                Op::In,
+                Op::NotIn,
+                Op::StartsWith,
+                Op::EndsWith,
+                Op::Contains,
+            ],
+            AttrType::Number => &[
+                Op::Eq,
+                Op::Ne,
+                Op::In,
+                Op::NotIn,
+                Op::Lt,
+                Op::Le,
+                Op::Gt,
+                Op::Ge,
+            ],
+            AttrType::Boolean => &[Op::Eq, Op::Ne, Op::In, Op::NotIn],
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             AttrType::Text => "text",
@@ -146,12 +173,7 @@ fn condition(c: &Condition, schema: &Schema, errors: &mut Vec<RuleError>) -> Nod
         ));
         return placeholder;
     };
-    let op_fits = match ty {
-        AttrType::Text => !c.op.is_comparison(),
-        AttrType::Number => !c.op.is_text(),
-        AttrType::Boolean => !c.op.is_comparison() && !c.op.is_text(),
-    };
-    if !op_fits {
+    if !ty.operators().contains(&c.op) {
         errors.push(RuleError::new(
             format!(
                 "`{}` does not apply to `{}`, which is {}",

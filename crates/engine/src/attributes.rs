@@ -191,13 +191,6 @@ impl AttributeIndex {
         }
     }
 
-    /// Removes every value of a member.
-    pub fn clear(&mut self, slot: u32) {
-        for column in self.columns.values_mut() {
-            column.remove(slot);
-        }
-    }
-
     /// A member's value of an attribute (text lower-cased).
     pub fn get(&self, slot: u32, attribute: &str) -> Option<Value> {
         self.columns.get(attribute)?.by_slot.get(&slot).cloned()

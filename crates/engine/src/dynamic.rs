@@ -266,9 +266,4 @@ impl DynamicGroups {
     ) -> RoaringBitmap {
         self.index(kind).evaluate(rule, universe)
     }
-
-    /// The attribute values of a member as the index holds them, for explanations.
-    pub fn value(&self, kind: MemberKind, slot: u32, attribute: &str) -> Option<Value> {
-        self.index(kind).get(slot, attribute)
-    }
 }

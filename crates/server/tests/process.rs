@@ -46,6 +46,22 @@ async fn run_json(args: &[&str]) -> Value {
     })
 }
 
+/// `roster workspace create … --json`: the printed object.
+async fn create_workspace(url: &str, name: &str, admin_email: &str) -> Value {
+    run_json(&[
+        "workspace",
+        "create",
+        "--database-url",
+        url,
+        "--name",
+        name,
+        "--admin-email",
+        admin_email,
+        "--json",
+    ])
+    .await
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -145,30 +161,8 @@ async fn sigterm(mut served: Served) {
 async fn cli_creates_workspaces_and_tokens_and_serve_survives_kill_9(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let url = db.url.as_str();
-    let acme = run_json(&[
-        "workspace",
-        "create",
-        "--database-url",
-        url,
-        "--name",
-        "Acme",
-        "--admin-email",
-        "admin@acme.test",
-        "--json",
-    ])
-    .await;
-    let globex = run_json(&[
-        "workspace",
-        "create",
-        "--database-url",
-        url,
-        "--name",
-        "Globex",
-        "--admin-email",
-        "admin@globex.test",
-        "--json",
-    ])
-    .await;
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
+    let globex = create_workspace(url, "Globex", "admin@globex.test").await;
     for field in ["workspace_id", "admin_member_id", "token"] {
         assert!(
             acme[field].as_str().is_some_and(|v| !v.is_empty()),
@@ -376,18 +370,13 @@ async fn cli_errors_are_reported_with_a_non_zero_exit() {
     .unwrap();
     assert!(!bad_email.status.success());
     assert!(String::from_utf8_lossy(&bad_email.stderr).contains("not a valid email"));
-    let ws = run_json(&[
-        "workspace",
-        "create",
-        "--database-url",
-        &url,
-        "--name",
-        "A",
-        "--admin-email",
-        "a@a.test",
-        "--json",
-    ])
-    .await;
+    let ws = create_workspace(&url, "A", "a@a.test").await;
+    let plain_path = dir.path().join("plain.db");
+    let plain = create_workspace(plain_path.to_str().unwrap(), "P", "p@a.test").await;
+    assert!(
+        plain["workspace_id"].is_string() && plain_path.exists(),
+        "a plain path is a SQLite file"
+    );
     let missing = roster(&[
         "token",
         "create",
@@ -422,18 +411,7 @@ async fn cli_errors_are_reported_with_a_non_zero_exit() {
 async fn export_then_import_reproduces_a_workspace(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let url = db.url.as_str();
-    let acme = run_json(&[
-        "workspace",
-        "create",
-        "--database-url",
-        url,
-        "--name",
-        "Acme",
-        "--admin-email",
-        "admin@acme.test",
-        "--json",
-    ])
-    .await;
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
     let token = acme["token"].as_str().unwrap();
     let workspace = acme["workspace_id"].as_str().unwrap();
     let served = serve(Some(url), dir.path()).await;
@@ -574,18 +552,7 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
 async fn rules_check_counts_matches_or_points_at_errors() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("r.db").display());
-    let ws = run_json(&[
-        "workspace",
-        "create",
-        "--database-url",
-        &url,
-        "--name",
-        "R",
-        "--admin-email",
-        "admin@r.test",
-        "--json",
-    ])
-    .await;
+    let ws = create_workspace(&url, "R", "admin@r.test").await;
     let workspace = ws["workspace_id"].as_str().unwrap();
     let ok = roster(&[
         "rules",

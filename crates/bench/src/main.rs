@@ -164,7 +164,7 @@ fn main() {
             continue;
         };
         let events = [Event::MemberUpserted {
-            member: generate::change(&mut rng, member),
+            member: generate::change(&mut rng, &member),
         }];
         let started = Instant::now();
         let changes = state.membership_changes(&events);

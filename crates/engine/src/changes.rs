@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use roaring::RoaringBitmap;
 use roster_model::{
     ChangeKind, DefaultGroup, Event, Group, Id, Member, MemberKind, MemberState, Membership,
     MembershipChange, MembershipSource, PropertyDef,
 };
 use roster_rules::Rule;
 
-use crate::dynamic::{attribute_values, schema};
+use crate::dynamic::{attribute_values, schema, MemberPreview};
 use crate::WorkspaceState;
 
 /// The write's facts, as they will be once committed.
@@ -87,11 +88,11 @@ struct After<'a> {
 }
 
 impl After<'_> {
-    fn member(&self, id: &Id) -> Option<&Member> {
-        self.overlay
-            .members
-            .get(id)
-            .or_else(|| self.state.member(id))
+    fn member(&self, id: &Id) -> Option<Member> {
+        match self.overlay.members.get(id) {
+            Some(member) => Some(member.clone()),
+            None => self.state.member(id),
+        }
     }
 
     fn properties(&self) -> Vec<PropertyDef> {
@@ -106,18 +107,9 @@ impl After<'_> {
         all.into_values().collect()
     }
 
+    /// The checked rule of a group the write touches, compiled against the schema as the
+    /// write leaves it.
     fn rule(&mut self, group: &Group) -> Option<&Rule> {
-        // A rule the engine already holds for this text (and no property changes in this
-        // write) is reused rather than compiled again.
-        if self.overlay.properties.is_empty() {
-            if let Some(rule) = group
-                .rule
-                .as_deref()
-                .and_then(|text| self.state.dynamic().compiled(&group.id, text))
-            {
-                return Some(rule);
-            }
-        }
         if !self.rules.contains_key(&group.id) {
             let compiled = group.rule.as_deref().and_then(|text| {
                 let properties = self.properties();
@@ -135,71 +127,59 @@ impl After<'_> {
         }
     }
 
-    /// Whether `member` counts in `group` once the write is committed.
-    fn holds(&mut self, group: &Group, member_id: &Id) -> bool {
-        let Some(member) = self.member(member_id) else {
-            return false;
-        };
+    /// Whether `member` counts in `group` once the write is committed. `preview` is the
+    /// member's write as the engine sees it, which answers for the dynamic groups the
+    /// write leaves alone.
+    fn holds(&mut self, group: &Group, member: &Member, preview: Option<&MemberPreview>) -> bool {
         if member.state != MemberState::Active || member.kind != group.member_kind {
             return false;
         }
-        let member = member.clone();
         match group.default_group {
             Some(DefaultGroup::AllUsers) | Some(DefaultGroup::Customers) => true,
             _ if group.membership == Membership::Dynamic => {
-                let values = attribute_values(&member);
+                let untouched = !self.overlay.group_touched(&group.id);
+                if let Some(holds) = preview
+                    .filter(|_| untouched)
+                    .and_then(|p| p.holds(&group.id))
+                {
+                    return holds;
+                }
+                let values = attribute_values(member);
                 self.rule(group)
                     .is_some_and(|rule| rule.matches(&|name: &str| values.get(name).cloned()))
             }
-            _ => self.recorded(&group.id, member_id),
+            _ => self.recorded(&group.id, &member.id),
         }
     }
 
-    /// Every member that counts in a group once the write is committed.
-    fn members_of(&mut self, group: &Group, touched: &BTreeSet<Id>) -> BTreeSet<Id> {
+    /// The members the write does not touch that count in a group once it is committed,
+    /// by slot. Their facts do not change, so only the group's definition matters.
+    fn untouched_members_of(&mut self, group: &Group, touched: &RoaringBitmap) -> RoaringBitmap {
         let state = self.state;
-        let untouched = |id: &Id| !touched.contains(id);
-        let active = |id: &Id| state.member(id).is_some_and(Member::is_active);
-        let mut out: BTreeSet<Id> = match group.default_group {
+        let mut out = match group.default_group {
             Some(DefaultGroup::AllUsers) | Some(DefaultGroup::Customers) => {
-                state.ids_of(state.kind_set(group.member_kind)).collect()
+                state.kind_set(group.member_kind).clone()
             }
             _ if group.membership == Membership::Dynamic => {
                 let unchanged = state
                     .group(&group.id)
                     .is_some_and(|g| g.membership == Membership::Dynamic && g.rule == group.rule);
                 match (unchanged, state.dynamic().members(&group.id)) {
-                    (true, Some(set)) => state.ids_of(set).collect(),
+                    (true, Some(set)) => set.clone(),
                     _ => match self.rule(group) {
-                        Some(rule) => {
-                            let set = state.dynamic().evaluate(
-                                group.member_kind,
-                                rule,
-                                state.kind_set(group.member_kind),
-                            );
-                            state.ids_of(&set).collect()
-                        }
-                        None => BTreeSet::new(),
+                        Some(rule) => state.dynamic().evaluate(
+                            group.member_kind,
+                            rule,
+                            state.kind_set(group.member_kind),
+                        ),
+                        None => RoaringBitmap::new(),
                     },
                 }
             }
-            _ => state
-                .static_memberships(&group.id)
-                .map(|m| m.member_id)
-                .collect(),
+            _ => state.static_set(&group.id).cloned().unwrap_or_default(),
         };
-        out.retain(|id| {
-            untouched(id)
-                && active(id)
-                && (group.membership != Membership::Static
-                    || group.default_group.is_some_and(DefaultGroup::is_maintained)
-                    || self.recorded(&group.id, id))
-        });
-        for id in touched {
-            if self.holds(group, id) {
-                out.insert(*id);
-            }
-        }
+        out -= touched;
+        out &= state.active_set();
         out
     }
 }
@@ -232,9 +212,23 @@ fn source_cause(source: Option<MembershipSource>) -> &'static str {
     }
 }
 
+fn change(group_id: Id, member_id: Id, added: bool, cause: &str) -> MembershipChange {
+    MembershipChange {
+        group_id,
+        member_id,
+        change: if added {
+            ChangeKind::Added
+        } else {
+            ChangeKind::Removed
+        },
+        cause: cause.to_owned(),
+    }
+}
+
 impl WorkspaceState {
     /// The changes of effective membership that committing `events` will make, in a
-    /// stable order: groups the write touches first, then the members it touches.
+    /// stable order: groups the write touches first (by member id within a group), then
+    /// the members it touches.
     pub fn membership_changes(&self, events: &[Event]) -> Vec<MembershipChange> {
         let overlay = Overlay::fold(events);
         let mut after = After {
@@ -248,59 +242,65 @@ impl WorkspaceState {
             .copied()
             .chain(overlay.records.keys().map(|(_, m)| *m))
             .collect();
+        let touched_slots: RoaringBitmap = touched.iter().filter_map(|id| self.slot(id)).collect();
+        let touched_members: Vec<(Id, Option<Member>, Option<Member>)> = touched
+            .iter()
+            .map(|id| (*id, self.member(id), after.member(id)))
+            .collect();
         let mut changes = Vec::new();
-        let push = |changes: &mut Vec<MembershipChange>,
-                    group_id: Id,
-                    member_id: Id,
-                    added: bool,
-                    cause: &str| {
-            changes.push(MembershipChange {
-                group_id,
-                member_id,
-                change: if added {
-                    ChangeKind::Added
-                } else {
-                    ChangeKind::Removed
-                },
-                cause: cause.to_owned(),
-            });
-        };
         for (group_id, group) in &overlay.groups {
             let before_group = self.group(group_id);
-            let before: BTreeSet<Id> = before_group
-                .map(|g| self.ids_of(&self.effective_members(g)).collect())
+            let before = before_group
+                .map(|g| self.effective_members(g) - &touched_slots)
                 .unwrap_or_default();
-            let now: BTreeSet<Id> = match group {
-                Some(g) => after.members_of(g, &touched),
-                None => BTreeSet::new(),
+            let now = match group {
+                Some(g) => after.untouched_members_of(g, &touched_slots),
+                None => RoaringBitmap::new(),
             };
             let cause = group_cause(before_group, group.as_ref());
-            for id in now.difference(&before) {
-                push(&mut changes, *group_id, *id, true, cause);
+            let mut found: Vec<MembershipChange> = self
+                .ids_of(&(&now - &before))
+                .map(|id| change(*group_id, id, true, cause))
+                .chain(
+                    self.ids_of(&(&before - &now))
+                        .map(|id| change(*group_id, id, false, cause)),
+                )
+                .collect();
+            for (id, _, member) in &touched_members {
+                let was = before_group.is_some_and(|g| self.is_effective_member(g, id));
+                let is = match (group, member) {
+                    (Some(g), Some(m)) => after.holds(g, m, None),
+                    _ => false,
+                };
+                if was != is {
+                    found.push(change(*group_id, *id, is, cause));
+                }
             }
-            for id in before.difference(&now) {
-                push(&mut changes, *group_id, *id, false, cause);
-            }
+            found.sort_by_key(|c| c.member_id);
+            changes.extend(found);
         }
-        for member_id in &touched {
-            let Some(member) = after.member(member_id).cloned() else {
+        for (member_id, before_member, member) in &touched_members {
+            let Some(member) = member else {
                 continue;
             };
-            let before_member = self.member(member_id);
+            let before_member = before_member.as_ref();
+            let written = overlay.members.contains_key(member_id);
+            let preview =
+                written.then(|| self.dynamic().preview_member(self.slot(member_id), member));
             // The groups whose membership of this member the write can change: those it
             // records or unrecords the member in; on a new member or a change of state,
             // every group it is or could be in; on a change of attributes, the dynamic
-            // groups whose rules read a changed attribute (nothing else reads attributes).
+            // groups one of whose conditions on a changed attribute flips.
             let mut candidates: BTreeSet<Id> = overlay
                 .records
                 .keys()
                 .filter(|(_, m)| m == member_id)
                 .map(|(g, _)| *g)
                 .collect();
-            if overlay.members.contains_key(member_id) {
+            if let Some(preview) = &preview {
                 let broad = before_member.is_none_or(|b| b.state != member.state);
-                let kind: MemberKind = member.kind;
                 if broad {
+                    let kind: MemberKind = member.kind;
                     candidates.extend(self.groups_of(*member_id).map(|g| g.id));
                     // A reactivated member counts again where it is recorded.
                     candidates.extend(
@@ -317,16 +317,7 @@ impl WorkspaceState {
                             .map(|g| g.id),
                     );
                 } else {
-                    let old = before_member.map(attribute_values).unwrap_or_default();
-                    let new = attribute_values(&member);
-                    let names: BTreeSet<&String> = old
-                        .keys()
-                        .chain(new.keys())
-                        .filter(|n| old.get(*n) != new.get(*n))
-                        .collect();
-                    for name in names {
-                        candidates.extend(self.dynamic().readers_of(kind, name));
-                    }
+                    candidates.extend(preview.flips().into_iter().map(|(id, _)| id));
                 }
             }
             for group_id in candidates {
@@ -337,7 +328,7 @@ impl WorkspaceState {
                     continue;
                 };
                 let was = self.is_effective_member(group, member_id);
-                let is = after.holds(group, member_id);
+                let is = after.holds(group, member, preview.as_ref());
                 if was != is {
                     let cause = match overlay.records.get(&(group_id, *member_id)) {
                         Some(source) => source_cause(*source),
@@ -346,7 +337,7 @@ impl WorkspaceState {
                             .get(member_id)
                             .map_or("attributes_changed", |m| member_cause(before_member, m)),
                     };
-                    push(&mut changes, group_id, *member_id, is, cause);
+                    changes.push(change(group_id, *member_id, is, cause));
                 }
             }
         }

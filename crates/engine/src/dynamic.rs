@@ -1,9 +1,10 @@
 //! Dynamic groups: each member kind's attributes in an [`AttributeIndex`], each dynamic
-//! group's rule compiled against the kind's schema with its member set, and an index
-//! from attribute to the rules that read it, so that an attribute change re-evaluates
-//! only the rules it can change, for that one member.
+//! group's rule compiled against it with its member set, and an index from attribute to
+//! the conditions that read it. A member write tests only those conditions, with the
+//! old and the new value; only a rule one of whose conditions flips is evaluated again,
+//! for that one member.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 use roster_model::{
@@ -11,7 +12,7 @@ use roster_model::{
 };
 use roster_rules::{AttrType, Rule, Schema, Value};
 
-use crate::AttributeIndex;
+use crate::index::{AttributeIndex, Cell, Cells, CompiledRule, ValueRef, NONE};
 
 /// The built-in attributes of SPEC §1, per member kind.
 pub fn builtins(kind: MemberKind) -> &'static [(&'static str, AttrType)] {
@@ -32,6 +33,11 @@ pub fn builtins(kind: MemberKind) -> &'static [(&'static str, AttrType)] {
     }
 }
 
+/// Whether a name is a built-in attribute of a kind, which no property may take.
+pub fn is_builtin(kind: MemberKind, name: &str) -> bool {
+    builtins(kind).iter().any(|(n, _)| *n == name)
+}
+
 /// What a rule of a member kind may read: the built-ins and the kind's properties.
 pub fn schema<'a>(kind: MemberKind, properties: impl Iterator<Item = &'a PropertyDef>) -> Schema {
     let mut schema = Schema::new();
@@ -49,126 +55,271 @@ pub fn schema<'a>(kind: MemberKind, properties: impl Iterator<Item = &'a Propert
     schema
 }
 
-/// Every attribute value a member has, built-ins and properties, as rules read them.
-pub fn attribute_values(member: &Member) -> BTreeMap<String, Value> {
-    let mut values = BTreeMap::new();
-    let mut put = |name: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            values.insert(name.to_owned(), value);
-        }
-    };
-    put("email", member.email.clone().map(Value::Text));
-    put("email_domain", member.email_domain().map(Value::Text));
-    put(
-        "display_name",
-        Some(Value::Text(member.display_name.clone())),
-    );
-    match member.kind {
-        MemberKind::User => put(
-            "type",
-            member.user_type.map(|t| {
-                Value::Text(match t {
-                    UserType::TeamMember => "team_member".into(),
-                    UserType::Agent => "agent".into(),
-                })
-            }),
+fn user_type_name(t: UserType) -> &'static str {
+    match t {
+        UserType::TeamMember => "team_member",
+        UserType::Agent => "agent",
+    }
+}
+
+/// A member's value of one attribute, built-in or property, borrowed from the member.
+/// `email_domain` is the part after the last `@` as written; rules compare it folded.
+pub fn member_value<'m>(member: &'m Member, name: &str) -> Option<ValueRef<'m>> {
+    let text = |s: Option<&'m str>| s.map(ValueRef::Text);
+    match (member.kind, name) {
+        (_, "email") => text(member.email.as_deref()),
+        (_, "email_domain") => text(
+            member
+                .email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .map(|(_, d)| d),
         ),
-        MemberKind::Customer => {
-            put("account", member.account.clone().map(Value::Text));
-            put("email_verified", member.email_verified.map(Value::Bool));
+        (_, "display_name") => Some(ValueRef::Text(&member.display_name)),
+        (MemberKind::User, "type") => member.user_type.map(|t| ValueRef::Text(user_type_name(t))),
+        (MemberKind::Customer, "account") => text(member.account.as_deref()),
+        (MemberKind::Customer, "email_verified") => member.email_verified.map(ValueRef::Bool),
+        _ => member.properties.get(name).map(|v| match v {
+            PropertyValue::Text(t) => ValueRef::Text(t),
+            PropertyValue::Number(n) => ValueRef::Number(*n),
+            PropertyValue::Boolean(b) => ValueRef::Bool(*b),
+        }),
+    }
+}
+
+/// Every attribute value a member has, built-ins and properties, as rules read them:
+/// what the reference evaluator is given.
+pub fn attribute_values(member: &Member) -> BTreeMap<String, Value> {
+    let names = builtins(member.kind)
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(member.properties.keys().map(String::as_str));
+    names
+        .filter_map(|name| {
+            let value = match member_value(member, name)? {
+                ValueRef::Text(t) => Value::Text(t.to_lowercase()),
+                ValueRef::Number(n) => Value::Number(n),
+                ValueRef::Bool(b) => Value::Bool(b),
+            };
+            Some((name.to_owned(), value))
+        })
+        .collect()
+}
+
+/// A cell whose text the write brings, lower-cased and owned.
+#[derive(Debug)]
+enum PendingCell {
+    Missing,
+    Text(u32, String),
+    Number(f64),
+    Bool(bool),
+}
+
+/// One member's cells as a write will leave them: the changed attributes over the
+/// index's current values. Nothing is applied; a dry run and the real write share it.
+pub struct PendingMember<'a> {
+    index: &'a AttributeIndex,
+    slot: u32,
+    /// Sorted by attribute.
+    changed: Vec<(usize, PendingCell)>,
+}
+
+impl Cells for PendingMember<'_> {
+    fn cell(&self, attribute: usize) -> Cell<'_> {
+        match self.changed.binary_search_by_key(&attribute, |(a, _)| *a) {
+            Ok(at) => match &self.changed[at].1 {
+                PendingCell::Missing => Cell::Missing,
+                PendingCell::Text(id, folded) => Cell::Text { id: *id, folded },
+                PendingCell::Number(n) => Cell::Number(*n),
+                PendingCell::Bool(b) => Cell::Bool(*b),
+            },
+            Err(_) => self.index.cell(attribute, self.slot),
         }
     }
-    for (name, value) in &member.properties {
-        values.insert(
-            name.clone(),
-            match value {
-                PropertyValue::Text(t) => Value::Text(t.clone()),
-                PropertyValue::Number(n) => Value::Number(*n),
-                PropertyValue::Boolean(b) => Value::Bool(*b),
-            },
-        );
+}
+
+impl<'a> PendingMember<'a> {
+    /// `member` as it will be, in `slot` (a slot with no values for a new member).
+    fn new(index: &'a AttributeIndex, slot: u32, member: &Member) -> Self {
+        let changed = index
+            .names()
+            .iter()
+            .enumerate()
+            .filter_map(|(attribute, name)| {
+                let new = member_value(member, name);
+                let old = index.value(attribute, slot);
+                let same = match (old, new) {
+                    (Some(a), Some(b)) => a.same(b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if same {
+                    return None;
+                }
+                let cell = match new {
+                    None => PendingCell::Missing,
+                    Some(ValueRef::Text(t)) => {
+                        let folded = t.to_lowercase();
+                        PendingCell::Text(index.text_id(attribute, &folded), folded)
+                    }
+                    Some(ValueRef::Number(n)) => PendingCell::Number(n),
+                    Some(ValueRef::Bool(b)) => PendingCell::Bool(b),
+                };
+                Some((attribute, cell))
+            })
+            .collect();
+        PendingMember {
+            index,
+            slot,
+            changed,
+        }
     }
-    values
+
+    fn changed(&self) -> impl Iterator<Item = usize> + '_ {
+        self.changed.iter().map(|(a, _)| *a)
+    }
 }
 
 /// One dynamic group's compiled rule and the members (of its kind, active or not) for
 /// which the rule holds.
 #[derive(Debug, Clone)]
 struct DynamicGroup {
+    id: Id,
     kind: MemberKind,
     rule_text: String,
     /// `None` when the stored rule does not check against the schema (it was saved by a
     /// newer version, say): the group then has no members rather than wrong ones.
-    rule: Option<Rule>,
+    rule: Option<(Rule, CompiledRule)>,
     members: RoaringBitmap,
 }
+
+/// Per attribute number: the (group, condition) pairs that read it.
+type Readers = Vec<Vec<(u32, u32)>>;
 
 /// The dynamic-group side of a workspace's engine.
 #[derive(Debug, Clone, Default)]
 pub struct DynamicGroups {
     users: AttributeIndex,
     customers: AttributeIndex,
-    groups: HashMap<Id, DynamicGroup>,
-    readers: HashMap<(MemberKind, String), BTreeSet<Id>>,
+    groups: Vec<Option<DynamicGroup>>,
+    numbers: HashMap<Id, usize>,
+    free: Vec<usize>,
+    user_readers: Readers,
+    customer_readers: Readers,
+}
+
+fn kind_at(kind: MemberKind) -> usize {
+    match kind {
+        MemberKind::User => 0,
+        MemberKind::Customer => 1,
+    }
 }
 
 impl DynamicGroups {
-    fn index(&self, kind: MemberKind) -> &AttributeIndex {
+    /// The attributes of the members of a kind.
+    pub fn attributes(&self, kind: MemberKind) -> &AttributeIndex {
         match kind {
             MemberKind::User => &self.users,
             MemberKind::Customer => &self.customers,
         }
     }
 
-    fn index_mut(&mut self, kind: MemberKind) -> &mut AttributeIndex {
+    fn readers(&self, kind: MemberKind) -> &Readers {
         match kind {
-            MemberKind::User => &mut self.users,
-            MemberKind::Customer => &mut self.customers,
+            MemberKind::User => &self.user_readers,
+            MemberKind::Customer => &self.customer_readers,
         }
     }
 
-    /// Files a member's attributes and updates the groups whose rules read an attribute
-    /// that changed (every group of its kind when the member is new).
-    pub fn upsert_member(&mut self, slot: u32, old: Option<&Member>, new: &Member) {
-        let before = old.map(attribute_values).unwrap_or_default();
-        let after = attribute_values(new);
-        let mut changed: BTreeSet<&str> = BTreeSet::new();
-        for (name, value) in &after {
-            if before.get(name) != Some(value) {
-                changed.insert(name);
-            }
-        }
-        for name in before.keys() {
-            if !after.contains_key(name) {
-                changed.insert(name);
-            }
-        }
-        let kind = new.kind;
-        for name in &changed {
-            let value = after.get(*name).cloned();
-            self.index_mut(kind).set(slot, name, value);
-        }
-        let affected: BTreeSet<Id> = if old.is_none() {
-            self.groups
-                .iter()
-                .filter(|(_, g)| g.kind == kind)
-                .map(|(id, _)| *id)
+    fn group(&self, number: usize) -> Option<&DynamicGroup> {
+        self.groups.get(number).and_then(Option::as_ref)
+    }
+
+    /// The dynamic groups of the member's kind whose membership of it the write will
+    /// flip, and whether the member will then be in: only groups with a condition on a
+    /// changed attribute whose truth changes are evaluated (all of the kind's groups for
+    /// a member the index has not seen).
+    fn flips(
+        &self,
+        pending: &PendingMember<'_>,
+        kind: MemberKind,
+        fresh: bool,
+    ) -> Vec<(usize, bool)> {
+        let mut candidates: Vec<usize> = if fresh {
+            (0..self.groups.len())
+                .filter(|n| self.group(*n).is_some_and(|g| g.kind == kind))
                 .collect()
         } else {
-            changed
-                .iter()
-                .filter_map(|name| self.readers.get(&(kind, (*name).to_owned())))
-                .flatten()
-                .copied()
-                .collect()
+            let readers = self.readers(kind);
+            let index = pending.index;
+            let mut out = Vec::new();
+            for attribute in pending.changed() {
+                let before = index.cell(attribute, pending.slot);
+                let after = pending.cell(attribute);
+                for (group, condition) in readers.get(attribute).into_iter().flatten() {
+                    let flips = self
+                        .group(*group as usize)
+                        .and_then(|g| g.rule.as_ref())
+                        .and_then(|(_, c)| c.conditions().get(*condition as usize))
+                        .is_some_and(|c| c.test(before) != c.test(after));
+                    if flips {
+                        out.push(*group as usize);
+                    }
+                }
+            }
+            out
         };
-        for id in affected {
-            let holds = self
-                .groups
-                .get(&id)
-                .and_then(|g| g.rule.as_ref())
-                .is_some_and(|rule| self.index(kind).matches(rule, slot));
-            if let Some(group) = self.groups.get_mut(&id) {
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter_map(|number| {
+                let group = self.group(number)?;
+                let holds = group.rule.as_ref().is_some_and(|(_, c)| c.holds(pending));
+                (holds != group.members.contains(pending.slot)).then_some((number, holds))
+            })
+            .collect()
+    }
+
+    /// What a write of `member` would do to dynamic groups, without doing it.
+    pub fn preview_member<'a>(&'a self, slot: Option<u32>, member: &Member) -> MemberPreview<'a> {
+        let index = self.attributes(member.kind);
+        MemberPreview {
+            groups: self,
+            kind: member.kind,
+            fresh: slot.is_none(),
+            pending: PendingMember::new(index, slot.unwrap_or(NONE), member),
+        }
+    }
+
+    /// Files a member's attributes and updates the groups whose rules can change for it.
+    /// `fresh` says the member is new to the engine.
+    pub fn upsert_member(&mut self, slot: u32, fresh: bool, member: &Member) {
+        let kind = member.kind;
+        self.index_mut(kind);
+        let (changed, flips) = {
+            let pending = PendingMember::new(self.attributes(kind), slot, member);
+            let changed: Vec<usize> = pending.changed().collect();
+            (changed, self.flips(&pending, kind, fresh))
+        };
+        let index = match kind {
+            MemberKind::User => &mut self.users,
+            MemberKind::Customer => &mut self.customers,
+        };
+        for attribute in changed {
+            let name = index.names().get(attribute).cloned().unwrap_or_default();
+            index.set(attribute, slot, member_value(member, &name));
+        }
+        // Properties no rule has read yet get a column now, so that the member can be
+        // rebuilt from the index.
+        for name in member.properties.keys() {
+            if index.attribute(name).is_none() {
+                let attribute = index.attribute_or_insert(name);
+                index.set(attribute, slot, member_value(member, name));
+            }
+        }
+        for (number, holds) in flips {
+            if let Some(Some(group)) = self.groups.get_mut(number) {
                 if holds {
                     group.members.insert(slot);
                 } else {
@@ -178,83 +329,168 @@ impl DynamicGroups {
         }
     }
 
-    /// Takes note of a group as it now is: a dynamic group whose rule is new or changed is
-    /// evaluated over every member of its kind (`universe`); a group that is not dynamic
-    /// (any more) is forgotten here.
-    pub fn upsert_group(&mut self, group: &Group, schema: &Schema, universe: &RoaringBitmap) {
-        let rule_text = match (&group.membership, &group.rule) {
-            (Membership::Dynamic, Some(rule)) => rule.clone(),
-            _ => {
-                self.remove_group(&group.id);
-                return;
-            }
+    /// The attributes of a kind, for writing; the built-ins get their columns first.
+    fn index_mut(&mut self, kind: MemberKind) -> &mut AttributeIndex {
+        let index = match kind {
+            MemberKind::User => &mut self.users,
+            MemberKind::Customer => &mut self.customers,
         };
-        if self
-            .groups
-            .get(&group.id)
-            .is_some_and(|g| g.rule_text == rule_text)
-        {
-            return;
-        }
-        self.remove_group(&group.id);
-        let rule = roster_rules::compile(&rule_text, schema).ok();
-        let members = rule
-            .as_ref()
-            .map(|r| self.index(group.member_kind).evaluate(r, universe))
-            .unwrap_or_default();
-        if let Some(rule) = &rule {
-            for attribute in rule.attributes() {
-                self.readers
-                    .entry((group.member_kind, attribute.to_owned()))
-                    .or_default()
-                    .insert(group.id);
+        if index.names().is_empty() {
+            for (name, _) in builtins(kind) {
+                index.attribute_or_insert(name);
             }
         }
-        self.groups.insert(
-            group.id,
-            DynamicGroup {
-                kind: group.member_kind,
+        index
+    }
+
+    /// Takes note of groups as they now are: a dynamic group whose rule is new or
+    /// changed is evaluated over every member of its kind (`universe(kind)`), the groups
+    /// spread over the machine's cores; a group that is not dynamic (any more) is
+    /// forgotten here.
+    pub fn upsert_groups(
+        &mut self,
+        groups: &[&Group],
+        schema: impl Fn(MemberKind) -> Schema,
+        universe: impl Fn(MemberKind) -> RoaringBitmap,
+    ) {
+        let mut fresh: Vec<DynamicGroup> = Vec::new();
+        for group in groups {
+            let rule_text = match (&group.membership, &group.rule) {
+                (Membership::Dynamic, Some(rule)) => rule.clone(),
+                _ => {
+                    self.remove_group(&group.id);
+                    continue;
+                }
+            };
+            let unchanged = self
+                .numbers
+                .get(&group.id)
+                .and_then(|n| self.group(*n))
+                .is_some_and(|g| g.rule_text == rule_text);
+            if unchanged {
+                continue;
+            }
+            self.remove_group(&group.id);
+            fresh.retain(|g| g.id != group.id);
+            let kind = group.member_kind;
+            let rule = roster_rules::compile(&rule_text, &schema(kind))
+                .ok()
+                .map(|rule| {
+                    let compiled = CompiledRule::compile(&rule, self.index_mut(kind));
+                    (rule, compiled)
+                });
+            fresh.push(DynamicGroup {
+                id: group.id,
+                kind,
                 rule_text,
                 rule,
-                members,
-            },
-        );
+                members: RoaringBitmap::new(),
+            });
+        }
+        let universes = [universe(MemberKind::User), universe(MemberKind::Customer)];
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let evaluate = |group: &mut DynamicGroup| {
+            if let Some((_, compiled)) = &group.rule {
+                let universe = &universes[kind_at(group.kind)];
+                group.members = compiled.evaluate(self.attributes(group.kind), universe);
+            }
+        };
+        if threads > 1 && fresh.len() > 1 {
+            let chunk = fresh.len().div_ceil(threads * 4);
+            let work = std::sync::Mutex::new(fresh.chunks_mut(chunk));
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| loop {
+                        let next = work.lock().ok().and_then(|mut chunks| chunks.next());
+                        let Some(chunk) = next else { break };
+                        chunk.iter_mut().for_each(evaluate);
+                    });
+                }
+            });
+        } else {
+            fresh.iter_mut().for_each(evaluate);
+        }
+        for group in fresh {
+            self.insert_group(group);
+        }
+    }
+
+    fn insert_group(&mut self, group: DynamicGroup) {
+        let number = self.free.pop().unwrap_or(self.groups.len());
+        if let Some((_, compiled)) = &group.rule {
+            let readers = match group.kind {
+                MemberKind::User => &mut self.user_readers,
+                MemberKind::Customer => &mut self.customer_readers,
+            };
+            for (condition, attribute) in compiled.attributes().enumerate() {
+                if readers.len() <= attribute {
+                    readers.resize_with(attribute + 1, Vec::new);
+                }
+                readers[attribute].push((number as u32, condition as u32));
+            }
+        }
+        self.numbers.insert(group.id, number);
+        if number == self.groups.len() {
+            self.groups.push(Some(group));
+        } else if let Some(place) = self.groups.get_mut(number) {
+            *place = Some(group);
+        }
     }
 
     /// Forgets a group.
     pub fn remove_group(&mut self, id: &Id) {
-        if let Some(group) = self.groups.remove(id) {
-            if let Some(rule) = &group.rule {
-                for attribute in rule.attributes() {
-                    if let Some(readers) = self.readers.get_mut(&(group.kind, attribute.to_owned()))
-                    {
-                        readers.remove(id);
-                    }
+        let Some(number) = self.numbers.remove(id) else {
+            return;
+        };
+        let Some(group) = self.groups.get_mut(number).and_then(Option::take) else {
+            return;
+        };
+        if let Some((_, compiled)) = &group.rule {
+            let readers = match group.kind {
+                MemberKind::User => &mut self.user_readers,
+                MemberKind::Customer => &mut self.customer_readers,
+            };
+            for attribute in compiled.attributes() {
+                if let Some(list) = readers.get_mut(attribute) {
+                    list.retain(|(g, _)| *g as usize != number);
                 }
             }
         }
+        self.free.push(number);
     }
 
-    /// The compiled rule of a dynamic group, if its text is `text`.
+    fn by_id(&self, id: &Id) -> Option<&DynamicGroup> {
+        self.numbers.get(id).and_then(|n| self.group(*n))
+    }
+
+    /// The checked rule of a dynamic group, if its text is `text`.
     pub fn compiled(&self, id: &Id, text: &str) -> Option<&Rule> {
-        self.groups
-            .get(id)
+        self.by_id(id)
             .filter(|g| g.rule_text == text)
             .and_then(|g| g.rule.as_ref())
+            .map(|(rule, _)| rule)
     }
 
     /// The members for which a dynamic group's rule holds (active or not).
     pub fn members(&self, id: &Id) -> Option<&RoaringBitmap> {
-        self.groups.get(id).map(|g| &g.members)
+        self.by_id(id).map(|g| &g.members)
     }
 
     /// The dynamic groups of a kind whose rules read an attribute.
-    pub fn readers_of(&self, kind: MemberKind, attribute: &str) -> impl Iterator<Item = Id> + '_ {
-        self.readers
-            .get(&(kind, attribute.to_owned()))
+    pub fn readers_of(&self, kind: MemberKind, attribute: &str) -> Vec<Id> {
+        let Some(number) = self.attributes(kind).attribute(attribute) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<Id> = self
+            .readers(kind)
+            .get(number)
             .into_iter()
             .flatten()
-            .copied()
+            .filter_map(|(g, _)| self.group(*g as usize).map(|g| g.id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Evaluates a rule over a universe without saving anything: what a preview needs.
@@ -264,6 +500,41 @@ impl DynamicGroups {
         rule: &Rule,
         universe: &RoaringBitmap,
     ) -> RoaringBitmap {
-        self.index(kind).evaluate(rule, universe)
+        let index = self.attributes(kind);
+        CompiledRule::compile_frozen(rule, index).evaluate(index, universe)
+    }
+}
+
+/// What a member write would do to the dynamic groups of its kind, before it is applied.
+pub struct MemberPreview<'a> {
+    groups: &'a DynamicGroups,
+    kind: MemberKind,
+    fresh: bool,
+    pending: PendingMember<'a>,
+}
+
+impl MemberPreview<'_> {
+    /// The groups whose rule outcome for the member the write flips, with the outcome.
+    pub fn flips(&self) -> Vec<(Id, bool)> {
+        self.groups
+            .flips(&self.pending, self.kind, self.fresh)
+            .into_iter()
+            .filter_map(|(n, holds)| self.groups.group(n).map(|g| (g.id, holds)))
+            .collect()
+    }
+
+    /// Whether a dynamic group's rule (as the engine holds it) will hold for the member;
+    /// `None` for a group the engine holds no rule for.
+    pub fn holds(&self, group: &Id) -> Option<bool> {
+        let group = self.groups.by_id(group)?;
+        if group.kind != self.kind {
+            return Some(false);
+        }
+        Some(
+            group
+                .rule
+                .as_ref()
+                .is_some_and(|(_, c)| c.holds(&self.pending)),
+        )
     }
 }

@@ -8,12 +8,12 @@
 //!
 //! The engine does no I/O and makes no decisions: who may do what lives in `roster-ops`.
 
-mod attributes;
 mod changes;
 pub mod dynamic;
+pub mod index;
 mod sets;
 mod state;
 
-pub use attributes::AttributeIndex;
+pub use index::{AttributeIndex, Cell, Cells, CompiledRule, SlotCells, ValueRef};
 pub use sets::MemberSets;
 pub use state::{ApplyError, WorkspaceState};

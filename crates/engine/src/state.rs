@@ -2,12 +2,28 @@ use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 use roster_model::{
-    DefaultGroup, Event, Group, Id, Member, MemberKind, Membership, PropertyDef, Revision,
-    Snapshot, StaticMembership, TokenRecord, Workspace,
+    DefaultGroup, Event, Group, Id, Member, MemberKind, MemberState, Membership, PropertyDef,
+    PropertyValue, Revision, Snapshot, StaticMembership, Timestamp, TokenRecord, UserType,
+    Workspace,
 };
 
 use crate::dynamic::{self, DynamicGroups};
+use crate::index::ValueRef;
 use crate::MemberSets;
+
+/// What the engine keeps of a member beside its attributes: the attributes (email,
+/// display name, account and properties) live in the kind's columns only, and a
+/// [`Member`] is rebuilt from both when asked for. Keeping whole records as well cost
+/// about two kilobytes per member.
+#[derive(Debug, Clone)]
+struct MemberCore {
+    kind: MemberKind,
+    user_type: Option<UserType>,
+    state: MemberState,
+    email_verified: Option<bool>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
 
 /// Why a revision could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +38,10 @@ pub enum ApplyError {
 pub struct WorkspaceState {
     workspace: Workspace,
     revision: Revision,
-    members: BTreeMap<Id, Member>,
-    emails: HashMap<String, Id>,
+    /// By slot.
+    cores: Vec<Option<MemberCore>>,
+    /// Every member's slot, in id order (creation order) for listing.
+    order: BTreeMap<Id, u32>,
     properties: BTreeMap<Id, PropertyDef>,
     groups: BTreeMap<Id, Group>,
     group_names: HashMap<String, Id>,
@@ -44,12 +62,11 @@ impl WorkspaceState {
         for property in snapshot.properties {
             state.properties.insert(property.id, property);
         }
-        for member in snapshot.members {
+        for member in &snapshot.members {
             state.upsert_member(member);
         }
-        for group in snapshot.groups {
-            state.upsert_group(group);
-        }
+        let groups: Vec<&Group> = snapshot.groups.iter().collect();
+        state.upsert_groups(&groups);
         for membership in snapshot.memberships {
             state.add_membership(membership);
         }
@@ -64,8 +81,8 @@ impl WorkspaceState {
         WorkspaceState {
             workspace,
             revision,
-            members: BTreeMap::new(),
-            emails: HashMap::new(),
+            cores: Vec::new(),
+            order: BTreeMap::new(),
             properties: BTreeMap::new(),
             groups: BTreeMap::new(),
             group_names: HashMap::new(),
@@ -87,8 +104,26 @@ impl WorkspaceState {
         if revision <= self.revision {
             return false;
         }
-        for event in events {
+        let mut at = 0;
+        while let Some(event) = events.get(at) {
+            // A run of group upserts (an import, a bootstrap) is evaluated as one batch,
+            // spread over the cores.
+            let run: Vec<&Group> = events
+                .get(at..)
+                .unwrap_or_default()
+                .iter()
+                .map_while(|e| match e {
+                    Event::GroupUpserted { group } => Some(group),
+                    _ => None,
+                })
+                .collect();
+            if run.len() > 1 {
+                at += run.len();
+                self.upsert_groups(&run);
+                continue;
+            }
             self.apply_event(event);
+            at += 1;
         }
         self.revision = revision;
         true
@@ -97,14 +132,14 @@ impl WorkspaceState {
     fn apply_event(&mut self, event: &Event) {
         match event {
             Event::WorkspaceCreated { workspace } => self.workspace = workspace.clone(),
-            Event::MemberUpserted { member } => self.upsert_member(member.clone()),
+            Event::MemberUpserted { member } => self.upsert_member(member),
             Event::PropertyUpserted { property } => {
                 self.properties.insert(property.id, property.clone());
             }
             Event::PropertyDeleted { id } => {
                 self.properties.remove(id);
             }
-            Event::GroupUpserted { group } => self.upsert_group(group.clone()),
+            Event::GroupUpserted { group } => self.upsert_groups(&[group]),
             Event::GroupDeleted { id } => self.delete_group(id),
             Event::MembershipAdded { membership } => self.add_membership(membership.clone()),
             Event::MembershipRemoved {
@@ -120,34 +155,88 @@ impl WorkspaceState {
         }
     }
 
-    fn upsert_member(&mut self, member: Member) {
-        if let Some(old) = self.members.get(&member.id) {
-            if let Some(key) = old.email_key() {
-                self.emails.remove(&key);
-            }
-        }
-        if let Some(key) = member.email_key() {
-            self.emails.insert(key, member.id);
-        }
-        self.sets.index(&member);
+    fn upsert_member(&mut self, member: &Member) {
+        self.sets.index(member);
         let slot = self.sets.slot_or_insert(member.id);
-        self.dynamic
-            .upsert_member(slot, self.members.get(&member.id), &member);
-        self.members.insert(member.id, member);
+        let at = slot as usize;
+        if self.cores.len() <= at {
+            self.cores.resize(at + 1, None);
+        }
+        let fresh = self.cores.get(at).is_none_or(Option::is_none);
+        self.dynamic.upsert_member(slot, fresh, member);
+        self.order.insert(member.id, slot);
+        self.cores[at] = Some(MemberCore {
+            kind: member.kind,
+            user_type: member.user_type,
+            state: member.state,
+            email_verified: member.email_verified,
+            created_at: member.created_at,
+            updated_at: member.updated_at,
+        });
     }
 
-    fn upsert_group(&mut self, group: Group) {
-        if let Some(old) = self.groups.get(&group.id) {
-            self.group_names.remove(&old.name_key());
+    fn upsert_groups(&mut self, groups: &[&Group]) {
+        for group in groups {
+            if let Some(old) = self.groups.get(&group.id) {
+                self.group_names.remove(&old.name_key());
+            }
+            self.group_names.insert(group.name_key(), group.id);
+            if let Some(key) = group.default_group {
+                self.defaults.insert(key, group.id);
+            }
+            self.groups.insert(group.id, (*group).clone());
         }
-        self.group_names.insert(group.name_key(), group.id);
-        if let Some(key) = group.default_group {
-            self.defaults.insert(key, group.id);
-        }
-        let schema = self.schema(group.member_kind);
-        let universe = self.kind_set(group.member_kind).clone();
-        self.dynamic.upsert_group(&group, &schema, &universe);
-        self.groups.insert(group.id, group);
+        let properties: Vec<PropertyDef> = self.properties.values().cloned().collect();
+        let sets = &self.sets;
+        self.dynamic.upsert_groups(
+            groups,
+            |kind| dynamic::schema(kind, properties.iter()),
+            |kind| match kind {
+                MemberKind::User => sets.users.clone(),
+                MemberKind::Customer => sets.customers.clone(),
+            },
+        );
+    }
+
+    /// Rebuilds the member in a slot from its core and its kind's columns.
+    fn member_at(&self, slot: u32) -> Option<Member> {
+        let core = self.cores.get(slot as usize)?.as_ref()?;
+        let id = self.sets.id(slot)?;
+        let index = self.dynamic.attributes(core.kind);
+        let text = |name: &str| match index.attribute(name).and_then(|a| index.value(a, slot)) {
+            Some(ValueRef::Text(t)) => Some(t.to_owned()),
+            _ => None,
+        };
+        let properties = index
+            .names()
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| !dynamic::is_builtin(core.kind, name))
+            .filter_map(|(attribute, name)| {
+                let value = match index.value(attribute, slot)? {
+                    ValueRef::Text(t) => PropertyValue::Text(t.to_owned()),
+                    ValueRef::Number(n) => PropertyValue::Number(n),
+                    ValueRef::Bool(b) => PropertyValue::Boolean(b),
+                };
+                Some((name.to_string(), value))
+            })
+            .collect();
+        Some(Member {
+            id,
+            kind: core.kind,
+            user_type: core.user_type,
+            email: text("email"),
+            display_name: text("display_name").unwrap_or_default(),
+            state: core.state,
+            account: match core.kind {
+                MemberKind::Customer => text("account"),
+                MemberKind::User => None,
+            },
+            email_verified: core.email_verified,
+            properties,
+            created_at: core.created_at,
+            updated_at: core.updated_at,
+        })
     }
 
     /// What a rule over members of a kind may read: built-ins and the kind's properties.
@@ -226,7 +315,7 @@ impl WorkspaceState {
         Snapshot {
             workspace: Some(self.workspace.clone()),
             revision: self.revision,
-            members: self.members.values().cloned().collect(),
+            members: self.members_after(None).collect(),
             properties: self.properties.values().cloned().collect(),
             groups: self.groups.values().cloned().collect(),
             memberships: self
@@ -248,25 +337,61 @@ impl WorkspaceState {
         self.revision
     }
 
-    /// A member by id.
-    pub fn member(&self, id: &Id) -> Option<&Member> {
-        self.members.get(id)
+    /// A member by id, rebuilt from the engine's columns.
+    pub fn member(&self, id: &Id) -> Option<Member> {
+        self.member_at(self.sets.slot(id)?)
     }
 
-    /// A member by email, compared case-insensitively.
-    pub fn member_by_email(&self, email: &str) -> Option<&Member> {
-        self.emails
-            .get(&email.to_lowercase())
-            .and_then(|id| self.members.get(id))
+    /// Whether a member exists.
+    pub fn has_member(&self, id: &Id) -> bool {
+        self.order.contains_key(id)
+    }
+
+    /// A member by email, compared case-insensitively: found through the email column's
+    /// postings rather than a second map of every address.
+    pub fn member_by_email(&self, email: &str) -> Option<Member> {
+        let folded = email.to_lowercase();
+        [MemberKind::User, MemberKind::Customer]
+            .into_iter()
+            .find_map(|kind| {
+                let index = self.dynamic.attributes(kind);
+                index.text_holder(index.attribute("email")?, &folded)
+            })
+            .and_then(|slot| self.member_at(slot))
     }
 
     /// Members in id order (creation order), starting after `after`.
-    pub fn members_after(&self, after: Option<Id>) -> impl Iterator<Item = &Member> {
+    pub fn members_after(&self, after: Option<Id>) -> impl Iterator<Item = Member> + '_ {
+        self.members_of_kind_after(None, after)
+    }
+
+    /// Members of a kind (or of both) in id order, starting after `after`; members of
+    /// the other kind are skipped before anything is rebuilt.
+    pub fn members_of_kind_after(
+        &self,
+        kind: Option<MemberKind>,
+        after: Option<Id>,
+    ) -> impl Iterator<Item = Member> + '_ {
         use std::ops::Bound;
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.members
+        self.order
             .range((start, Bound::Unbounded))
-            .map(|(_, m)| m)
+            .filter(move |(_, slot)| {
+                kind.is_none_or(|k| {
+                    self.cores
+                        .get(**slot as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|c| c.kind == k)
+                })
+            })
+            .filter_map(|(_, slot)| self.member_at(*slot))
+    }
+
+    /// Whether a member exists and is active: what every authenticated request asks.
+    pub fn is_active_member(&self, id: &Id) -> bool {
+        self.sets
+            .slot(id)
+            .is_some_and(|slot| self.sets.active.contains(slot))
     }
 
     /// Every property definition.
@@ -313,6 +438,11 @@ impl WorkspaceState {
     /// The recorded (static) membership of a member in a group, active or not.
     pub fn static_membership(&self, group_id: &Id, member_id: &Id) -> Option<&StaticMembership> {
         self.static_members.get(group_id)?.get(member_id)
+    }
+
+    /// The slots of the members recorded in a group, active or not.
+    pub(crate) fn static_set(&self, group_id: &Id) -> Option<&RoaringBitmap> {
+        self.static_sets.get(group_id)
     }
 
     /// Every recorded membership of a static group, in member-id order.
@@ -384,15 +514,21 @@ impl WorkspaceState {
             .filter(move |g| self.is_effective_member(g, &member_id))
     }
 
-    /// Members whose properties carry a value for a property name of a kind.
-    pub fn members_with_property<'a>(
-        &'a self,
-        kind: MemberKind,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Member> + 'a {
-        self.members
-            .values()
-            .filter(move |m| m.kind == kind && m.properties.contains_key(name))
+    /// Members whose properties carry a value for a property name of a kind, read from
+    /// the property's column.
+    pub fn members_with_property(&self, kind: MemberKind, name: &str) -> Vec<Member> {
+        if dynamic::is_builtin(kind, name) {
+            return Vec::new();
+        }
+        let index = self.dynamic.attributes(kind);
+        let Some(attribute) = index.attribute(name) else {
+            return Vec::new();
+        };
+        index
+            .holders(attribute)
+            .into_iter()
+            .filter_map(|slot| self.member_at(slot))
+            .collect()
     }
 
     /// A token by the hash of its secret.
@@ -486,8 +622,8 @@ mod tests {
             "a revision seen twice is skipped"
         );
         assert_eq!(
-            state.member(&m.id).map(|m| m.display_name.as_str()),
-            Some("m")
+            state.member(&m.id).map(|m| m.display_name),
+            Some("m".to_owned())
         );
         assert_eq!(state.revision(), 1);
     }

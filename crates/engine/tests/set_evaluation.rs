@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use roaring::RoaringBitmap;
-use roster_engine::AttributeIndex;
+use roster_engine::{AttributeIndex, CompiledRule, SlotCells, ValueRef};
 use roster_rules::{check, AttrType, Condition, Expr, Literal, Op, Schema, Span, Value};
 
 const TEXTS: &[&str] = &[
@@ -107,10 +107,23 @@ fn load(members: &[Vec<(&'static str, Option<Value>)>]) -> (AttributeIndex, Roar
         let slot = slot as u32;
         universe.insert(slot);
         for (name, value) in attributes {
-            index.set(slot, name, value.clone());
+            set(&mut index, slot, name, value.as_ref());
         }
     }
+    // Members without attributes, so that the top of a rule works on sets large enough
+    // for postings rather than member-by-member filtering.
+    universe.insert_range(1000..1600);
     (index, universe)
+}
+
+fn set(index: &mut AttributeIndex, slot: u32, name: &str, value: Option<&Value>) {
+    let attribute = index.attribute_or_insert(name);
+    let value = value.map(|v| match v {
+        Value::Text(t) => ValueRef::Text(t),
+        Value::Number(n) => ValueRef::Number(*n),
+        Value::Bool(b) => ValueRef::Bool(*b),
+    });
+    index.set(attribute, slot, value);
 }
 
 fn agree(
@@ -118,12 +131,18 @@ fn agree(
     universe: &RoaringBitmap,
     rule: &roster_rules::Rule,
 ) -> Result<(), TestCaseError> {
-    let by_sets = index.evaluate(rule, universe);
+    let compiled = CompiledRule::compile_frozen(rule, index);
     let by_member: RoaringBitmap = universe
         .iter()
-        .filter(|slot| index.matches(rule, *slot))
+        .filter(|slot| compiled.holds(&SlotCells { index, slot: *slot }))
         .collect();
-    prop_assert_eq!(by_sets, by_member);
+    for filter_below in [0, 512, u64::MAX] {
+        let by_sets = compiled
+            .clone()
+            .with_filter_below(filter_below)
+            .evaluate(index, universe);
+        prop_assert_eq!(&by_sets, &by_member, "filtering below {}", filter_below);
+    }
     Ok(())
 }
 
@@ -139,10 +158,15 @@ proptest! {
         let rule = check(&tree, &schema()).map_err(|e| TestCaseError::fail(format!("{tree}: {e:?}")))?;
         let (mut index, universe) = load(&members);
         agree(&index, &universe, &rule)?;
-        // The reference evaluator over the original values, not the index's copy.
+        // The reference evaluator over the original values, not the index's copy, with
+        // the rule compiled both ways (its values interned, or looked up only).
+        let interned = CompiledRule::compile(&rule, &mut index);
+        let frozen = CompiledRule::compile_frozen(&rule, &index);
         for (slot, attributes) in members.iter().enumerate() {
             let direct = rule.matches(&|name: &str| attributes.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.clone()));
-            prop_assert_eq!(direct, index.matches(&rule, slot as u32));
+            let cells = SlotCells { index: &index, slot: slot as u32 };
+            prop_assert_eq!(direct, interned.holds(&cells));
+            prop_assert_eq!(direct, frozen.holds(&cells));
         }
         if members.is_empty() {
             return Ok(());
@@ -150,9 +174,14 @@ proptest! {
         for (which, attributes) in updates {
             let slot = u32::from(which) % members.len() as u32;
             for (name, value) in attributes {
-                index.set(slot, name, value);
+                set(&mut index, slot, name, value.as_ref());
             }
             agree(&index, &universe, &rule)?;
+            let by_member: RoaringBitmap = universe
+                .iter()
+                .filter(|s| interned.holds(&SlotCells { index: &index, slot: *s }))
+                .collect();
+            prop_assert_eq!(interned.evaluate(&index, &universe), by_member);
         }
     }
 }

@@ -24,7 +24,7 @@ pub fn require_admin(ctx: &Ctx, rule: &str) -> Result<(), OpError> {
 }
 
 /// The member behind the request, when a member acts.
-pub fn actor_member<'a>(ctx: &Ctx<'a>) -> Option<&'a Member> {
+pub fn actor_member(ctx: &Ctx) -> Option<Member> {
     ctx.actor.member_id().and_then(|id| ctx.state.member(&id))
 }
 

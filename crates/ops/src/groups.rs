@@ -200,7 +200,7 @@ fn ensure_name_free(ctx: &Ctx, name: &str, except: Option<Id>) -> Result<(), OpE
 }
 
 /// An owner must be an active internal user of the workspace.
-fn valid_owner<'a>(ctx: &Ctx<'a>, owner: Id) -> Result<&'a Member, OpError> {
+fn valid_owner(ctx: &Ctx, owner: Id) -> Result<Member, OpError> {
     match ctx.state.member(&owner) {
         Some(m) if m.kind == MemberKind::User && m.is_active() => Ok(m),
         Some(_) => Err(OpError::invalid(
@@ -514,7 +514,7 @@ pub fn add_member(
         .member(&member_id)
         .ok_or_else(|| OpError::not_found("member"))?;
     ensure_hand_kept(group)?;
-    ensure_may_edit_members(ctx, group, member, "add")?;
+    ensure_may_edit_members(ctx, group, &member, "add")?;
     if member.kind != group.member_kind {
         return Err(OpError::invalid(
             "member_id",
@@ -559,7 +559,7 @@ pub fn remove_member(ctx: &Ctx, group_id: Id, member_id: Id) -> Result<Outcome<(
         .state
         .static_membership(&group_id, &member_id)
         .ok_or_else(|| OpError::NotFound("the member is not in this group".into()))?;
-    ensure_may_edit_members(ctx, group, member, "remove")?;
+    ensure_may_edit_members(ctx, group, &member, "remove")?;
     if group.owner == Some(member_id) {
         return Err(OpError::conflict(
             "the owner cannot be removed from the group; an admin first changes the owner",

@@ -265,7 +265,7 @@ pub fn update(ctx: &Ctx, id: Id, patch: MemberPatch) -> Result<Outcome<Member>, 
         }
         member.state = state;
     }
-    if member == *before {
+    if member == before {
         return Ok(Outcome::unchanged(member));
     }
     member.updated_at = ctx.now;
@@ -278,7 +278,7 @@ pub fn update(ctx: &Ctx, id: Id, patch: MemberPatch) -> Result<Outcome<Member>, 
         events: vec![Event::MemberUpserted {
             member: member.clone(),
         }],
-        audit: vec![ctx.audit(action, "member", Some(id), Some(before), Some(&member))],
+        audit: vec![ctx.audit(action, "member", Some(id), Some(&before), Some(&member))],
         value: member,
     })
 }

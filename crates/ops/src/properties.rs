@@ -43,6 +43,7 @@ fn ensure_unread(ctx: &Ctx, property: &PropertyDef, change: &str) -> Result<(), 
         .state
         .dynamic()
         .readers_of(property.applies_to, &property.name)
+        .into_iter()
         .filter_map(|id| ctx.state.group(&id))
         .map(|g| format!("`{}`", g.name))
         .collect();
@@ -107,7 +108,7 @@ pub fn update(ctx: &Ctx, id: Id, patch: PropertyPatch) -> Result<Outcome<Propert
             let holders = ctx
                 .state
                 .members_with_property(before.applies_to, &before.name)
-                .count();
+                .len();
             if holders > 0 {
                 return Err(OpError::conflict(format!(
                     "property `{}` has values on {holders} member(s); its type cannot change while values exist",
@@ -156,7 +157,7 @@ pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
             "member.update",
             "member",
             Some(member.id),
-            Some(before),
+            Some(&before),
             Some(&member),
         ));
         events.push(Event::MemberUpserted { member });

@@ -68,7 +68,6 @@ pub fn preview(ctx: &Ctx, request: PreviewRequest) -> Result<Preview, OpError> {
         .iter()
         .take(SAMPLE)
         .filter_map(|id| ctx.state.member(id))
-        .cloned()
         .collect();
     let (added, removed) = match group {
         Some(group) => {

@@ -175,7 +175,7 @@ impl World {
         let actor_id = actor.member_id().unwrap();
         let group = state.group(&group).unwrap();
         let target = state.member(&member).unwrap();
-        let actor_member = state.member(&actor_id).unwrap();
+        let actor_member = &state.member(&actor_id).unwrap();
         let admins = state.default_group(DefaultGroup::Admins).unwrap();
         let in_group = |g: &roster_model::Group, who: &roster_model::Member| {
             who.is_active() && state.static_membership(&g.id, &who.id).is_some()

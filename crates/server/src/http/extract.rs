@@ -47,10 +47,7 @@ impl FromRequestParts<AppState> for Auth {
             .authenticate(token)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
-        let active = handle
-            .read()
-            .member(&member_id)
-            .is_some_and(|m| m.is_active());
+        let active = handle.read().is_active_member(&member_id);
         if !active {
             return Err(ApiError::unauthorized("the token's member is deactivated"));
         }

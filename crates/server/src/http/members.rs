@@ -47,10 +47,7 @@ pub async fn list(
     let (limit, after) = (page.limit()?, page.cursor_id()?);
     let state = auth.handle.read();
     access::require_reader(&auth.ctx(&state))?;
-    let items = state
-        .members_after(after)
-        .filter(|m| query.kind.is_none_or(|k| m.kind == k))
-        .cloned();
+    let items = state.members_of_kind_after(query.kind, after);
     Ok(Json(Page::of(items, limit, |m| m.id)))
 }
 
@@ -81,7 +78,7 @@ pub async fn show(auth: Auth, ApiPath(id): ApiPath<String>) -> Result<Json<Membe
         .member(&id)
         .ok_or_else(|| ApiError::not_found("member not found"))?;
     access::require_member_reader(&auth.ctx(&state), &id)?;
-    Ok(Json(member.clone()))
+    Ok(Json(member))
 }
 
 /// Changes a member by JSON Merge Patch (admins); `"state": "deactivated"` deactivates.

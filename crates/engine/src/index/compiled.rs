@@ -1,0 +1,307 @@
+//! A checked rule compiled against an [`AttributeIndex`]: attributes become column
+//! numbers and text values dictionary ids, so that one member is tested by comparing
+//! integers, and every member at once by set algebra over postings.
+
+use roaring::RoaringBitmap;
+use roster_rules::{Node, Op, Rule, Value};
+
+use super::{AttributeIndex, Cell, Column, NONE};
+
+/// Where a rule reads one member's cells: the index itself, or a write not yet applied.
+pub trait Cells {
+    /// The member's value of an attribute, by number.
+    fn cell(&self, attribute: usize) -> Cell<'_>;
+}
+
+/// Resolves a condition's attribute to a column number and its text values to
+/// dictionary ids.
+type Resolve<'r> = dyn FnMut(&str, &[Option<&str>]) -> (usize, Vec<u32>) + 'r;
+
+/// Below this many members, an `AND` tests its remaining conditions member by member
+/// rather than building the condition's whole posting set.
+const FILTER_BELOW: u64 = 512;
+
+#[derive(Debug, Clone)]
+enum Tree {
+    Any(Vec<Tree>),
+    All(Vec<Tree>),
+    Leaf(usize),
+}
+
+/// One condition, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    /// The column it reads (`usize::MAX` when the attribute has no column).
+    pub(crate) attribute: usize,
+    op: Op,
+    values: Vec<Value>,
+    /// By value: the dictionary id of a text value, else [`NONE`].
+    ids: Vec<u32>,
+}
+
+impl Condition {
+    fn text_equals(&self, at: usize, id: u32, folded: &str) -> bool {
+        let known = self.ids.get(at).copied().unwrap_or(NONE);
+        if known != NONE && id != NONE {
+            return known == id;
+        }
+        matches!(self.values.get(at), Some(Value::Text(t)) if t == folded)
+    }
+
+    fn equals(&self, at: usize, cell: Cell<'_>) -> bool {
+        match (cell, self.values.get(at)) {
+            (Cell::Text { id, folded }, Some(Value::Text(_))) => self.text_equals(at, id, folded),
+            (Cell::Number(n), Some(Value::Number(v))) => n == *v,
+            (Cell::Bool(b), Some(Value::Bool(v))) => b == *v,
+            _ => false,
+        }
+    }
+
+    fn first_text(&self) -> &str {
+        match self.values.first() {
+            Some(Value::Text(t)) => t,
+            _ => "",
+        }
+    }
+
+    /// Whether the condition holds for a member's cell: the semantics of SPEC §3, the
+    /// same as `Rule::matches` (a missing attribute passes only `!=` and `NOT IN`).
+    pub(crate) fn test(&self, cell: Cell<'_>) -> bool {
+        if cell == Cell::Missing {
+            return matches!(self.op, Op::Ne | Op::NotIn);
+        }
+        match self.op {
+            Op::Eq => self.equals(0, cell),
+            Op::Ne => !self.equals(0, cell),
+            Op::In => (0..self.values.len()).any(|at| self.equals(at, cell)),
+            Op::NotIn => !(0..self.values.len()).any(|at| self.equals(at, cell)),
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => match (cell, self.values.first()) {
+                (Cell::Number(a), Some(Value::Number(b))) => match self.op {
+                    Op::Lt => a < *b,
+                    Op::Le => a <= *b,
+                    Op::Gt => a > *b,
+                    _ => a >= *b,
+                },
+                _ => false,
+            },
+            Op::StartsWith | Op::EndsWith | Op::Contains => match cell {
+                Cell::Text { folded, .. } => {
+                    let t = self.first_text();
+                    match self.op {
+                        Op::StartsWith => folded.starts_with(t),
+                        Op::EndsWith => folded.ends_with(t),
+                        _ => folded.contains(t),
+                    }
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// The members the condition's positive form selects (`=` for `!=`, `IN` for
+    /// `NOT IN`).
+    fn positive(&self, column: &Column) -> RoaringBitmap {
+        match self.op {
+            Op::Eq | Op::Ne | Op::In | Op::NotIn => {
+                let mut out = column.text.equal_any(
+                    &self
+                        .ids
+                        .iter()
+                        .copied()
+                        .filter(|id| *id != NONE)
+                        .collect::<Vec<_>>(),
+                );
+                let numbers = self.values.iter().filter_map(|v| match v {
+                    Value::Number(n) => Some(*n),
+                    _ => None,
+                });
+                out |= column.number.equal_any(numbers);
+                for value in &self.values {
+                    if let Value::Bool(b) = value {
+                        out |= column.boolean.equal(*b);
+                    }
+                }
+                out
+            }
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => match self.values.first() {
+                Some(Value::Number(bound)) => column.number.range(self.op, *bound),
+                _ => RoaringBitmap::new(),
+            },
+            Op::StartsWith => column.text.starting_with(self.first_text()),
+            Op::EndsWith => column.text.ending_with(self.first_text()),
+            Op::Contains => column.text.containing(self.first_text()),
+        }
+    }
+}
+
+/// A rule ready to run against one [`AttributeIndex`].
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    root: Tree,
+    conditions: Vec<Condition>,
+    filter_below: u64,
+}
+
+impl CompiledRule {
+    /// Compiles a rule, giving its attributes columns and its text values dictionary ids
+    /// so that later member writes compare ids with it. What a saved rule does.
+    pub fn compile(rule: &Rule, index: &mut AttributeIndex) -> Self {
+        let mut conditions = Vec::new();
+        let root = Self::tree(rule.root(), &mut conditions, &mut |name, texts| {
+            let attribute = index.attribute_or_insert(name);
+            let ids = texts
+                .iter()
+                .map(|t| t.map_or(NONE, |t| index.intern(attribute, t)))
+                .collect();
+            (attribute, ids)
+        });
+        CompiledRule {
+            root,
+            conditions,
+            filter_below: FILTER_BELOW,
+        }
+    }
+
+    /// Compiles a rule without touching the index: what a preview or a dry run does.
+    /// Values no member holds get no id and are compared as text.
+    pub fn compile_frozen(rule: &Rule, index: &AttributeIndex) -> Self {
+        let mut conditions = Vec::new();
+        let root = Self::tree(rule.root(), &mut conditions, &mut |name, texts| {
+            let attribute = index.attribute(name).unwrap_or(usize::MAX);
+            let ids = texts
+                .iter()
+                .map(|t| t.map_or(NONE, |t| index.text_id(attribute, t)))
+                .collect();
+            (attribute, ids)
+        });
+        CompiledRule {
+            root,
+            conditions,
+            filter_below: FILTER_BELOW,
+        }
+    }
+
+    fn tree(node: &Node, conditions: &mut Vec<Condition>, resolve: &mut Resolve<'_>) -> Tree {
+        match node {
+            Node::Or(items) => Tree::Any(
+                items
+                    .iter()
+                    .map(|n| Self::tree(n, conditions, resolve))
+                    .collect(),
+            ),
+            Node::And(items) => Tree::All(
+                items
+                    .iter()
+                    .map(|n| Self::tree(n, conditions, resolve))
+                    .collect(),
+            ),
+            Node::Cond {
+                attribute,
+                op,
+                values,
+            } => {
+                let texts: Vec<Option<&str>> = values
+                    .iter()
+                    .map(|v| match (op, v) {
+                        (Op::Eq | Op::Ne | Op::In | Op::NotIn, Value::Text(t)) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let (column, ids) = resolve(attribute, &texts);
+                conditions.push(Condition {
+                    attribute: column,
+                    op: *op,
+                    values: values.clone(),
+                    ids,
+                });
+                Tree::Leaf(conditions.len() - 1)
+            }
+        }
+    }
+
+    /// Sets the size below which an `AND` filters member by member. Both ways give the
+    /// same answer; the tests run every rule with 0 (postings only) and `u64::MAX`
+    /// (filtering only) to show it.
+    pub fn with_filter_below(mut self, members: u64) -> Self {
+        self.filter_below = members;
+        self
+    }
+
+    /// The compiled conditions, in order; each reads one attribute.
+    pub(crate) fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    /// The columns the rule reads (a column read twice is listed twice).
+    pub fn attributes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.conditions.iter().map(|c| c.attribute)
+    }
+
+    /// Whether the rule holds for one member.
+    pub fn holds(&self, cells: &impl Cells) -> bool {
+        self.holds_at(&self.root, cells)
+    }
+
+    fn holds_at(&self, tree: &Tree, cells: &impl Cells) -> bool {
+        match tree {
+            Tree::Any(items) => items.iter().any(|t| self.holds_at(t, cells)),
+            Tree::All(items) => items.iter().all(|t| self.holds_at(t, cells)),
+            Tree::Leaf(at) => self
+                .conditions
+                .get(*at)
+                .is_some_and(|c| c.test(cells.cell(c.attribute))),
+        }
+    }
+
+    /// Every member of `universe` for which the rule holds.
+    pub fn evaluate(&self, index: &AttributeIndex, universe: &RoaringBitmap) -> RoaringBitmap {
+        self.evaluate_at(&self.root, index, universe)
+    }
+
+    fn evaluate_at(
+        &self,
+        tree: &Tree,
+        index: &AttributeIndex,
+        universe: &RoaringBitmap,
+    ) -> RoaringBitmap {
+        match tree {
+            Tree::Any(items) => {
+                let mut acc = RoaringBitmap::new();
+                for item in items {
+                    acc |= self.evaluate_at(item, index, universe);
+                }
+                acc
+            }
+            Tree::All(items) => {
+                let mut acc = universe.clone();
+                for item in items {
+                    if acc.is_empty() {
+                        break;
+                    }
+                    acc = self.evaluate_at(item, index, &acc);
+                }
+                acc
+            }
+            Tree::Leaf(at) => {
+                let Some(condition) = self.conditions.get(*at) else {
+                    return RoaringBitmap::new();
+                };
+                if universe.len() < self.filter_below {
+                    let cells = |slot| index.cell(condition.attribute, slot);
+                    return universe
+                        .iter()
+                        .filter(|slot| condition.test(cells(*slot)))
+                        .collect();
+                }
+                let positive = index
+                    .column(condition.attribute)
+                    .map(|c| condition.positive(c))
+                    .unwrap_or_default();
+                match condition.op {
+                    Op::Ne | Op::NotIn => universe - positive,
+                    _ => positive & universe,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Members' attributes in columnar, dictionary-encoded form, with posting sets per value,
+//! so that a rule over every member costs set operations about the size of the answer
+//! rather than members × conditions. Columns are addressed by a dense attribute number,
+//! so that the per-member path of a compiled rule never hashes a name.
+
+mod boolean;
+mod compiled;
+mod number;
+mod postings;
+mod text;
+
+use std::collections::HashMap;
+
+use boolean::BoolColumn;
+use number::NumberColumn;
+use text::TextColumn;
+
+pub use compiled::{Cells, CompiledRule};
+
+/// "No id": a slot without a value, or a text that is not in a dictionary.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One member's value of one attribute as rules read it: text lower-cased, with its
+/// dictionary id when it has one ([`NONE`] for a value no member holds yet).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    /// The member lacks the attribute.
+    Missing,
+    /// Text, lower-cased.
+    Text {
+        /// The dictionary id of the lower-cased text, or `u32::MAX`.
+        id: u32,
+        /// The lower-cased text.
+        folded: &'a str,
+    },
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// A member's value as given (text in its original case), borrowed from wherever it
+/// lives: the columns keep the original so that a member can be rebuilt from them.
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    /// Text as given.
+    Text(&'a str),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl ValueRef<'_> {
+    /// Whether two values are the same value exactly (case and the sign of zero count),
+    /// which is when a write changes nothing the member shows.
+    pub fn same(self, other: ValueRef<'_>) -> bool {
+        match (self, other) {
+            (ValueRef::Text(a), ValueRef::Text(b)) => a == b,
+            (ValueRef::Number(a), ValueRef::Number(b)) => a.to_bits() == b.to_bits(),
+            (ValueRef::Bool(a), ValueRef::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// One attribute's values; a slot has a value in at most one of the three parts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Column {
+    pub(crate) text: TextColumn,
+    pub(crate) number: NumberColumn,
+    pub(crate) boolean: BoolColumn,
+}
+
+impl Column {
+    fn cell(&self, slot: u32) -> Cell<'_> {
+        if let Some((id, folded)) = self.text.folded(slot) {
+            Cell::Text { id, folded }
+        } else if let Some(n) = self.number.get(slot) {
+            Cell::Number(n)
+        } else if let Some(b) = self.boolean.get(slot) {
+            Cell::Bool(b)
+        } else {
+            Cell::Missing
+        }
+    }
+
+    fn value(&self, slot: u32) -> Option<ValueRef<'_>> {
+        if let Some(text) = self.text.exact(slot) {
+            Some(ValueRef::Text(text))
+        } else if let Some(n) = self.number.get(slot) {
+            Some(ValueRef::Number(n))
+        } else {
+            self.boolean.get(slot).map(ValueRef::Bool)
+        }
+    }
+
+    fn set(&mut self, slot: u32, value: Option<ValueRef<'_>>) {
+        self.text.clear(slot);
+        self.number.clear(slot);
+        self.boolean.clear(slot);
+        match value {
+            Some(ValueRef::Text(t)) => self.text.set(slot, Some(t)),
+            Some(ValueRef::Number(n)) => self.number.set(slot, Some(n)),
+            Some(ValueRef::Bool(b)) => self.boolean.set(slot, Some(b)),
+            None => {}
+        }
+    }
+}
+
+/// The attributes of the members of one kind, by slot.
+#[derive(Debug, Clone, Default)]
+pub struct AttributeIndex {
+    numbers: HashMap<Box<str>, usize>,
+    names: Vec<Box<str>>,
+    columns: Vec<Column>,
+}
+
+impl AttributeIndex {
+    /// The number of an attribute that has a column.
+    pub fn attribute(&self, name: &str) -> Option<usize> {
+        self.numbers.get(name).copied()
+    }
+
+    /// The number of an attribute, giving it a column if it has none.
+    pub fn attribute_or_insert(&mut self, name: &str) -> usize {
+        if let Some(number) = self.attribute(name) {
+            return number;
+        }
+        let number = self.columns.len();
+        self.numbers.insert(name.into(), number);
+        self.names.push(name.into());
+        self.columns.push(Column::default());
+        number
+    }
+
+    /// Every attribute with a column, by number.
+    pub fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    pub(crate) fn column(&self, attribute: usize) -> Option<&Column> {
+        self.columns.get(attribute)
+    }
+
+    /// A member's value of an attribute as rules read it.
+    pub fn cell(&self, attribute: usize, slot: u32) -> Cell<'_> {
+        self.columns
+            .get(attribute)
+            .map_or(Cell::Missing, |c| c.cell(slot))
+    }
+
+    /// A member's value of an attribute as given.
+    pub fn value(&self, attribute: usize, slot: u32) -> Option<ValueRef<'_>> {
+        self.columns.get(attribute)?.value(slot)
+    }
+
+    /// Sets (or, with `None`, removes) a member's value of an attribute.
+    pub fn set(&mut self, attribute: usize, slot: u32, value: Option<ValueRef<'_>>) {
+        if let Some(column) = self.columns.get_mut(attribute) {
+            column.set(slot, value);
+        }
+    }
+
+    /// The dictionary id of a lower-cased text value of an attribute, added if new.
+    pub(crate) fn intern(&mut self, attribute: usize, folded: &str) -> u32 {
+        self.columns
+            .get_mut(attribute)
+            .map_or(NONE, |c| c.text.intern_value(folded))
+    }
+
+    /// The dictionary id of a lower-cased text value, or `u32::MAX` when unknown.
+    pub fn text_id(&self, attribute: usize, folded: &str) -> u32 {
+        self.columns
+            .get(attribute)
+            .map_or(NONE, |c| c.text.value_id(folded))
+    }
+
+    /// Some member whose text value of the attribute folds to `folded`: how a member is
+    /// found by email without a second map of every address.
+    pub fn text_holder(&self, attribute: usize, folded: &str) -> Option<u32> {
+        self.columns.get(attribute)?.text.holder(folded)
+    }
+
+    /// Every member with a value of the attribute, in slot order.
+    pub fn holders(&self, attribute: usize) -> Vec<u32> {
+        let Some(c) = self.columns.get(attribute) else {
+            return Vec::new();
+        };
+        let mut slots: Vec<u32> = c
+            .text
+            .holders()
+            .chain(c.number.holders())
+            .chain(c.boolean.holders())
+            .collect();
+        slots.sort_unstable();
+        slots
+    }
+}
+
+/// One member's cells read straight from the index.
+pub struct SlotCells<'a> {
+    /// The index.
+    pub index: &'a AttributeIndex,
+    /// The member's slot.
+    pub slot: u32,
+}
+
+impl Cells for SlotCells<'_> {
+    fn cell(&self, attribute: usize) -> Cell<'_> {
+        self.index.cell(attribute, self.slot)
+    }
+}

@@ -1,0 +1,127 @@
+//! The members holding one value of an attribute.
+
+use roaring::RoaringBitmap;
+
+/// A posting set. Most values of a high-cardinality attribute (emails, names, cost
+/// centres) are held by exactly one member, and a bitmap for each would cost about a
+/// hundred bytes where a `u32` does.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Postings {
+    /// Nobody holds the value (any more).
+    #[default]
+    Empty,
+    /// One member holds it.
+    One(u32),
+    /// Several do.
+    Many(Box<RoaringBitmap>),
+}
+
+impl Postings {
+    pub(crate) fn insert(&mut self, slot: u32) {
+        match self {
+            Postings::Empty => *self = Postings::One(slot),
+            Postings::One(only) if *only == slot => {}
+            Postings::One(only) => {
+                let mut set = RoaringBitmap::new();
+                set.insert(*only);
+                set.insert(slot);
+                *self = Postings::Many(Box::new(set));
+            }
+            Postings::Many(set) => {
+                set.insert(slot);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, slot: u32) {
+        match self {
+            Postings::One(only) if *only == slot => *self = Postings::Empty,
+            Postings::Many(set) => {
+                set.remove(slot);
+                if set.len() <= 1 {
+                    *self = set.min().map_or(Postings::Empty, Postings::One);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Some member holding the value.
+    pub(crate) fn first(&self) -> Option<u32> {
+        match self {
+            Postings::Empty => None,
+            Postings::One(only) => Some(*only),
+            Postings::Many(set) => set.min(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Postings::Empty)
+    }
+
+    pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
+        match self {
+            Postings::Empty => RoaringBitmap::new(),
+            Postings::One(only) => std::iter::once(*only).collect(),
+            Postings::Many(set) => set.as_ref().clone(),
+        }
+    }
+}
+
+/// The union of many values' postings. Merging hundreds of small sets one by one into a
+/// growing bitmap is what made text conditions slow; collecting the slots, sorting once
+/// and building the bitmap in one pass costs about the size of the answer.
+pub(crate) fn union<'a>(postings: impl IntoIterator<Item = &'a Postings>) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    let mut slots: Vec<u32> = Vec::new();
+    for p in postings {
+        match p {
+            Postings::Empty => {}
+            Postings::One(only) => slots.push(*only),
+            Postings::Many(set) if set.len() > 4096 => out |= set.as_ref(),
+            Postings::Many(set) => slots.extend(set.iter()),
+        }
+    }
+    if !slots.is_empty() {
+        slots.sort_unstable();
+        slots.dedup();
+        out |= RoaringBitmap::from_sorted_iter(slots).unwrap_or_default();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn postings_move_between_one_and_many() {
+        let mut p = Postings::default();
+        p.insert(7);
+        assert!(matches!(p, Postings::One(7)));
+        p.insert(9);
+        assert!(matches!(p, Postings::Many(_)));
+        p.remove(7);
+        assert!(matches!(p, Postings::One(9)));
+        p.remove(9);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn union_equals_the_plain_union() {
+        let sets: Vec<Postings> = (0..50u32)
+            .map(|i| {
+                let mut p = Postings::default();
+                for s in (i..6000).step_by(1 + i as usize) {
+                    p.insert(s * 3);
+                }
+                p
+            })
+            .collect();
+        let plain = sets
+            .iter()
+            .fold(RoaringBitmap::new(), |acc, p| acc | p.to_bitmap());
+        assert_eq!(union(&sets), plain);
+    }
+}

@@ -13,6 +13,7 @@ use roster_model::{
 use roster_rules::{AttrType, Rule, Schema, Value};
 
 use crate::index::{AttributeIndex, Cell, Cells, CompiledRule, ValueRef, NONE};
+use crate::readers::{AttributeReaders, Reader};
 
 /// The built-in attributes of SPEC §1, per member kind.
 pub fn builtins(kind: MemberKind) -> &'static [(&'static str, AttrType)] {
@@ -193,8 +194,8 @@ struct DynamicGroup {
     members: RoaringBitmap,
 }
 
-/// Per attribute number: the (group, condition) pairs that read it.
-type Readers = Vec<Vec<(u32, u32)>>;
+/// Per attribute number: the conditions that read it.
+type Readers = Vec<AttributeReaders>;
 
 /// The dynamic-group side of a workspace's engine.
 #[derive(Debug, Clone, Default)]
@@ -253,17 +254,25 @@ impl DynamicGroups {
             let readers = self.readers(kind);
             let index = pending.index;
             let mut out = Vec::new();
+            let mut found: Vec<Reader> = Vec::new();
             for attribute in pending.changed() {
+                let Some(readers) = readers.get(attribute) else {
+                    continue;
+                };
                 let before = index.cell(attribute, pending.slot);
                 let after = pending.cell(attribute);
-                for (group, condition) in readers.get(attribute).into_iter().flatten() {
+                found.clear();
+                readers.candidates(before, after, &mut found);
+                found.sort_unstable();
+                found.dedup();
+                for reader in &found {
                     let flips = self
-                        .group(*group as usize)
+                        .group(reader.group as usize)
                         .and_then(|g| g.rule.as_ref())
-                        .and_then(|(_, c)| c.conditions().get(*condition as usize))
+                        .and_then(|(_, c)| c.conditions().get(reader.condition as usize))
                         .is_some_and(|c| c.test(before) != c.test(after));
                     if flips {
-                        out.push(*group as usize);
+                        out.push(reader.group as usize);
                     }
                 }
             }
@@ -422,11 +431,19 @@ impl DynamicGroups {
                 MemberKind::User => &mut self.user_readers,
                 MemberKind::Customer => &mut self.customer_readers,
             };
-            for (condition, attribute) in compiled.attributes().enumerate() {
-                if readers.len() <= attribute {
-                    readers.resize_with(attribute + 1, Vec::new);
+            for (at, condition) in compiled.conditions().iter().enumerate() {
+                let attribute = condition.attribute;
+                if attribute == usize::MAX {
+                    continue;
                 }
-                readers[attribute].push((number as u32, condition as u32));
+                if readers.len() <= attribute {
+                    readers.resize_with(attribute + 1, AttributeReaders::default);
+                }
+                let reader = Reader {
+                    group: number as u32,
+                    condition: at as u32,
+                };
+                readers[attribute].add(reader, condition.op, &condition.values, &condition.ids);
             }
         }
         self.numbers.insert(group.id, number);
@@ -452,7 +469,7 @@ impl DynamicGroups {
             };
             for attribute in compiled.attributes() {
                 if let Some(list) = readers.get_mut(attribute) {
-                    list.retain(|(g, _)| *g as usize != number);
+                    list.remove_group(number as u32);
                 }
             }
         }
@@ -485,8 +502,8 @@ impl DynamicGroups {
             .readers(kind)
             .get(number)
             .into_iter()
-            .flatten()
-            .filter_map(|(g, _)| self.group(*g as usize).map(|g| g.id))
+            .flat_map(AttributeReaders::all)
+            .filter_map(|r| self.group(r.group as usize).map(|g| g.id))
             .collect();
         ids.sort_unstable();
         ids.dedup();

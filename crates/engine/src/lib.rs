@@ -11,6 +11,7 @@
 mod changes;
 pub mod dynamic;
 pub mod index;
+mod readers;
 mod sets;
 mod state;
 

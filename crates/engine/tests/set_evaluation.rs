@@ -3,102 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
+mod common;
+
+use common::{member, rule, schema};
 use proptest::prelude::*;
 use roaring::RoaringBitmap;
 use roster_engine::{AttributeIndex, CompiledRule, SlotCells, ValueRef};
-use roster_rules::{check, AttrType, Condition, Expr, Literal, Op, Schema, Span, Value};
-
-const TEXTS: &[&str] = &[
-    "sales",
-    "Sales",
-    "SALES",
-    "ops",
-    "r&d",
-    "eng",
-    "engineering",
-    "",
-];
-const NUMBERS: &[f64] = &[-1.0, 0.0, -0.0, 1.0, 2.5, 3.0, 10.0];
-
-fn schema() -> Schema {
-    Schema::new()
-        .with("dept", AttrType::Text)
-        .with("level", AttrType::Number)
-        .with("flag", AttrType::Boolean)
-}
-
-fn value_for(attribute: &str) -> BoxedStrategy<Option<Value>> {
-    match attribute {
-        "dept" => proptest::option::of(
-            proptest::sample::select(TEXTS).prop_map(|t| Value::Text(t.to_owned())),
-        )
-        .boxed(),
-        "level" => {
-            proptest::option::of(proptest::sample::select(NUMBERS).prop_map(Value::Number)).boxed()
-        }
-        _ => proptest::option::of(any::<bool>().prop_map(Value::Bool)).boxed(),
-    }
-}
-
-fn member() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> {
-    (value_for("dept"), value_for("level"), value_for("flag"))
-        .prop_map(|(d, l, f)| vec![("dept", d), ("level", l), ("flag", f)])
-}
-
-fn literal(attribute: &'static str) -> BoxedStrategy<Literal> {
-    let span = Span::default();
-    match attribute {
-        "dept" => proptest::sample::select(TEXTS)
-            .prop_map(move |t| Literal::Text(t.to_owned(), span))
-            .boxed(),
-        "level" => proptest::sample::select(NUMBERS)
-            .prop_map(move |n| Literal::Number {
-                value: n,
-                raw: format!("{n}"),
-                span,
-            })
-            .boxed(),
-        _ => any::<bool>()
-            .prop_map(move |b| Literal::Bool(b, span))
-            .boxed(),
-    }
-}
-
-fn condition() -> impl Strategy<Value = Expr> {
-    prop_oneof![Just("dept"), Just("level"), Just("flag")].prop_flat_map(|attribute| {
-        let ty = schema().get(attribute).unwrap_or(AttrType::Boolean);
-        let ops: Vec<Op> = ty.operators().to_vec();
-        (
-            proptest::sample::select(ops),
-            proptest::collection::vec(literal(attribute), 1..4),
-        )
-            .prop_map(move |(op, mut values)| {
-                if !matches!(op, Op::In | Op::NotIn) {
-                    values.truncate(1);
-                }
-                let span = Span::default();
-                Expr::Cond(Condition {
-                    attribute: attribute.to_owned(),
-                    attribute_span: span,
-                    op,
-                    op_span: span,
-                    values,
-                    span,
-                })
-            })
-    })
-}
-
-fn rule() -> impl Strategy<Value = Expr> {
-    condition().prop_recursive(4, 24, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 2..4)
-                .prop_map(|items| Expr::Or(items, Span::default())),
-            proptest::collection::vec(inner, 2..4)
-                .prop_map(|items| Expr::And(items, Span::default())),
-        ]
-    })
-}
+use roster_rules::{check, Value};
 
 fn load(members: &[Vec<(&'static str, Option<Value>)>]) -> (AttributeIndex, RoaringBitmap) {
     let mut index = AttributeIndex::default();

@@ -33,10 +33,10 @@ enum Tree {
 pub(crate) struct Condition {
     /// The column it reads (`usize::MAX` when the attribute has no column).
     pub(crate) attribute: usize,
-    op: Op,
-    values: Vec<Value>,
+    pub(crate) op: Op,
+    pub(crate) values: Vec<Value>,
     /// By value: the dictionary id of a text value, else [`NONE`].
-    ids: Vec<u32>,
+    pub(crate) ids: Vec<u32>,
 }
 
 impl Condition {

@@ -20,6 +20,37 @@ pub use compiled::{Cells, CompiledRule};
 /// "No id": a slot without a value, or a text that is not in a dictionary.
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// A number as a map key: ordered by `f64::total_cmp`, with `-0.0` folded into `0.0` so
+/// that equal numbers share one key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct NumberKey(f64);
+
+impl NumberKey {
+    pub(crate) fn new(value: f64) -> Self {
+        NumberKey(if value == 0.0 { 0.0 } else { value })
+    }
+}
+
+impl Eq for NumberKey {}
+
+impl PartialOrd for NumberKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NumberKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl std::hash::Hash for NumberKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
 /// One member's value of one attribute as rules read it: text lower-cased, with its
 /// dictionary id when it has one ([`NONE`] for a value no member holds yet).
 #[derive(Debug, Clone, Copy, PartialEq)]

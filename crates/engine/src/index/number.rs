@@ -8,31 +8,7 @@ use roaring::RoaringBitmap;
 use roster_rules::Op;
 
 use super::postings::{union, Postings};
-
-/// A number as a map key: ordered by `f64::total_cmp`, with `-0.0` folded into `0.0` so
-/// that equal numbers share one key.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct NumberKey(f64);
-
-impl NumberKey {
-    fn new(value: f64) -> Self {
-        NumberKey(if value == 0.0 { 0.0 } else { value })
-    }
-}
-
-impl Eq for NumberKey {}
-
-impl PartialOrd for NumberKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for NumberKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
+use super::NumberKey;
 
 /// The number values of one attribute.
 #[derive(Debug, Clone, Default)]

@@ -30,6 +30,9 @@ struct Args {
     /// The generator's seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The chance that two conditions of a generated rule are joined by OR (else AND).
+    #[arg(long, default_value_t = 0.3)]
+    or_share: f64,
 }
 
 fn machine() -> String {
@@ -115,7 +118,9 @@ fn main() {
         args.members,
         load.as_secs_f64()
     );
-    let rules: Vec<String> = (0..args.groups).map(|_| generate::rule(&mut rng)).collect();
+    let rules: Vec<String> = (0..args.groups)
+        .map(|_| generate::rule(&mut rng, args.or_share.clamp(0.0, 1.0)))
+        .collect();
     let now = roster_model::from_micros(0);
     let groups: Vec<Event> = rules
         .iter()
@@ -199,5 +204,7 @@ fn main() {
         None => println!("| peak resident memory | unavailable on this OS | ≤ 2048 MiB |"),
     }
     println!();
-    println!("effective memberships: {memberships} over {} groups ({empty} empty); {changed_memberships} membership changes over {} attribute changes", args.groups, args.changes);
+    let density =
+        memberships as f64 / (f64::from(args.groups.max(1)) * f64::from(args.members.max(1)));
+    println!("effective memberships: {memberships} over {} groups ({empty} empty), an average group holds {:.1}% of members (OR share {}); {changed_memberships} membership changes over {} attribute changes", args.groups, density * 100.0, args.or_share, args.changes);
 }

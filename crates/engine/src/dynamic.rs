@@ -12,7 +12,7 @@ use roster_model::{
 };
 use roster_rules::{AttrType, Rule, Schema, Value};
 
-use crate::index::{AttributeIndex, Cell, Cells, CompiledRule, ValueRef, NONE};
+use crate::index::{AttributeIndex, Cell, Cells, CompiledRule, SharedAnswers, ValueRef, NONE};
 use crate::readers::{AttributeReaders, Reader};
 
 /// The built-in attributes of SPEC §1, per member kind.
@@ -398,10 +398,12 @@ impl DynamicGroups {
         }
         let universes = [universe(MemberKind::User), universe(MemberKind::Customer)];
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shared = SharedAnswers::default();
         let evaluate = |group: &mut DynamicGroup| {
             if let Some((_, compiled)) = &group.rule {
                 let universe = &universes[kind_at(group.kind)];
-                group.members = compiled.evaluate(self.attributes(group.kind), universe);
+                group.members =
+                    compiled.evaluate_sharing(self.attributes(group.kind), universe, &shared);
             }
         };
         if threads > 1 && fresh.len() > 1 {

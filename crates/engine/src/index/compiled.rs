@@ -2,6 +2,9 @@
 //! numbers and text values dictionary ids, so that one member is tested by comparing
 //! integers, and every member at once by set algebra over postings.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use roaring::RoaringBitmap;
 use roster_rules::{Node, Op, Rule, Value};
 
@@ -16,6 +19,32 @@ pub trait Cells {
 /// Resolves a condition's attribute to a column number and its text values to
 /// dictionary ids.
 type Resolve<'r> = dyn FnMut(&str, &[Option<&str>]) -> (usize, Vec<u32>) + 'r;
+
+/// The answers of text-operator conditions (`STARTS WITH`, `ENDS WITH`, `CONTAINS`),
+/// kept while a batch of rules is evaluated: each costs a pass over the attribute's
+/// distinct values, and the rules of one workspace repeat them (`email ENDS WITH
+/// "@example.com"` in many groups). Shared by the threads of the batch, dropped after.
+#[derive(Debug, Default)]
+pub struct SharedAnswers {
+    answers: std::sync::Mutex<HashMap<(usize, Op, String), Arc<RoaringBitmap>>>,
+}
+
+impl SharedAnswers {
+    fn get_or_compute(
+        &self,
+        key: (usize, Op, String),
+        compute: impl FnOnce() -> RoaringBitmap,
+    ) -> Arc<RoaringBitmap> {
+        if let Some(found) = self.answers.lock().ok().and_then(|a| a.get(&key).cloned()) {
+            return found;
+        }
+        let answer = Arc::new(compute());
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert(key, answer.clone());
+        }
+        answer
+    }
+}
 
 /// Below this many members, an `AND` tests its remaining conditions member by member
 /// rather than building the condition's whole posting set.
@@ -155,6 +184,11 @@ impl CompiledRule {
                 .collect();
             (attribute, ids)
         });
+        for condition in &conditions {
+            if matches!(condition.op, Op::StartsWith | Op::EndsWith) {
+                index.keep_orders(condition.attribute);
+            }
+        }
         CompiledRule {
             root,
             conditions,
@@ -255,7 +289,18 @@ impl CompiledRule {
 
     /// Every member of `universe` for which the rule holds.
     pub fn evaluate(&self, index: &AttributeIndex, universe: &RoaringBitmap) -> RoaringBitmap {
-        self.evaluate_at(&self.root, index, universe)
+        self.evaluate_at(&self.root, index, universe, None)
+    }
+
+    /// [`evaluate`](Self::evaluate), reusing the answers of text operators that other
+    /// rules of the same batch computed.
+    pub fn evaluate_sharing(
+        &self,
+        index: &AttributeIndex,
+        universe: &RoaringBitmap,
+        shared: &SharedAnswers,
+    ) -> RoaringBitmap {
+        self.evaluate_at(&self.root, index, universe, Some(shared))
     }
 
     fn evaluate_at(
@@ -263,12 +308,13 @@ impl CompiledRule {
         tree: &Tree,
         index: &AttributeIndex,
         universe: &RoaringBitmap,
+        shared: Option<&SharedAnswers>,
     ) -> RoaringBitmap {
         match tree {
             Tree::Any(items) => {
                 let mut acc = RoaringBitmap::new();
                 for item in items {
-                    acc |= self.evaluate_at(item, index, universe);
+                    acc |= self.evaluate_at(item, index, universe, shared);
                 }
                 acc
             }
@@ -278,7 +324,7 @@ impl CompiledRule {
                     if acc.is_empty() {
                         break;
                     }
-                    acc = self.evaluate_at(item, index, &acc);
+                    acc = self.evaluate_at(item, index, &acc, shared);
                 }
                 acc
             }
@@ -293,13 +339,24 @@ impl CompiledRule {
                         .filter(|slot| condition.test(cells(*slot)))
                         .collect();
                 }
-                let positive = index
-                    .column(condition.attribute)
-                    .map(|c| condition.positive(c))
-                    .unwrap_or_default();
-                match condition.op {
-                    Op::Ne | Op::NotIn => universe - positive,
-                    _ => positive & universe,
+                let Some(column) = index.column(condition.attribute) else {
+                    return match condition.op {
+                        Op::Ne | Op::NotIn => universe.clone(),
+                        _ => RoaringBitmap::new(),
+                    };
+                };
+                match (condition.op, shared) {
+                    (Op::StartsWith | Op::EndsWith | Op::Contains, Some(shared)) => {
+                        let key = (
+                            condition.attribute,
+                            condition.op,
+                            condition.first_text().to_owned(),
+                        );
+                        let positive = shared.get_or_compute(key, || condition.positive(column));
+                        positive.as_ref() & universe
+                    }
+                    (Op::Ne | Op::NotIn, _) => universe - condition.positive(column),
+                    _ => condition.positive(column) & universe,
                 }
             }
         }

@@ -15,7 +15,7 @@ use boolean::BoolColumn;
 use number::NumberColumn;
 use text::TextColumn;
 
-pub use compiled::{Cells, CompiledRule};
+pub use compiled::{Cells, CompiledRule, SharedAnswers};
 
 /// "No id": a slot without a value, or a text that is not in a dictionary.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -198,6 +198,14 @@ impl AttributeIndex {
         self.columns
             .get_mut(attribute)
             .map_or(NONE, |c| c.text.intern_value(folded))
+    }
+
+    /// Keeps the sorted orders of an attribute's text values, which `STARTS WITH` and
+    /// `ENDS WITH` use.
+    pub(crate) fn keep_orders(&mut self, attribute: usize) {
+        if let Some(column) = self.columns.get_mut(attribute) {
+            column.text.keep_orders();
+        }
     }
 
     /// The dictionary id of a lower-cased text value, or `u32::MAX` when unknown.

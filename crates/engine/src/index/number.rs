@@ -7,7 +7,7 @@ use std::ops::Bound;
 use roaring::RoaringBitmap;
 use roster_rules::Op;
 
-use super::postings::{union, Postings};
+use super::postings::{scan, union, worth_scanning, Postings};
 use super::NumberKey;
 
 /// The number values of one attribute.
@@ -81,6 +81,19 @@ impl NumberColumn {
             Op::Gt => (Bound::Excluded(key), Bound::Unbounded),
             _ => (Bound::Included(key), Bound::Unbounded),
         };
+        let answer: u64 = self.postings.range(range).map(|(_, p)| p.len()).sum();
+        if worth_scanning(answer, self.by_slot.len()) {
+            let test = |n: f64| match op {
+                Op::Lt => n < bound,
+                Op::Le => n <= bound,
+                Op::Gt => n > bound,
+                _ => n >= bound,
+            };
+            // A missing value is NaN, which no comparison passes.
+            return scan(self.by_slot.len(), |at| {
+                self.by_slot.get(at).is_some_and(|n| test(*n))
+            });
+        }
         union(self.postings.range(range).map(|(_, p)| p))
     }
 }

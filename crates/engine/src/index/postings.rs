@@ -55,6 +55,15 @@ impl Postings {
         }
     }
 
+    /// How many members hold the value.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Postings::Empty => 0,
+            Postings::One(_) => 1,
+            Postings::Many(set) => set.len(),
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Postings::Empty)
     }
@@ -69,8 +78,9 @@ impl Postings {
 }
 
 /// The union of many values' postings. Merging hundreds of small sets one by one into a
-/// growing bitmap is what made text conditions slow; collecting the slots, sorting once
-/// and building the bitmap in one pass costs about the size of the answer.
+/// growing bitmap is what made text conditions slow; instead the slots are collected and
+/// the bitmap built in one pass: from the sorted slots when they are few, from a dense
+/// bit array (an eighth of a byte per member) when they are many, which avoids the sort.
 pub(crate) fn union<'a>(postings: impl IntoIterator<Item = &'a Postings>) -> RoaringBitmap {
     let mut out = RoaringBitmap::new();
     let mut slots: Vec<u32> = Vec::new();
@@ -82,12 +92,44 @@ pub(crate) fn union<'a>(postings: impl IntoIterator<Item = &'a Postings>) -> Roa
             Postings::Many(set) => slots.extend(set.iter()),
         }
     }
-    if !slots.is_empty() {
+    if slots.len() > 4096 {
+        let highest = slots.iter().copied().max().unwrap_or(0) as usize;
+        let mut bytes = vec![0u8; highest / 8 + 1];
+        for slot in &slots {
+            if let Some(byte) = bytes.get_mut(*slot as usize / 8) {
+                *byte |= 1 << (slot % 8);
+            }
+        }
+        out |= RoaringBitmap::from_lsb0_bytes(0, &bytes);
+    } else if !slots.is_empty() {
         slots.sort_unstable();
         slots.dedup();
         out |= RoaringBitmap::from_sorted_iter(slots).unwrap_or_default();
     }
     out
+}
+
+/// The slots below `slots` that pass a test, built through a dense bit array: a scan of
+/// a column, which beats walking postings once the answer is a sizeable share of the
+/// members (sequential reads against one random read per member).
+pub(crate) fn scan(slots: usize, test: impl Fn(usize) -> bool) -> RoaringBitmap {
+    let mut bytes = vec![0u8; slots.div_ceil(8)];
+    for (at, byte) in bytes.iter_mut().enumerate() {
+        let base = at * 8;
+        let mut bits = 0u8;
+        for bit in 0..8 {
+            if base + bit < slots && test(base + bit) {
+                bits |= 1 << bit;
+            }
+        }
+        *byte = bits;
+    }
+    RoaringBitmap::from_lsb0_bytes(0, &bytes)
+}
+
+/// Whether an answer of `answer` members among `slots` is better found by a scan.
+pub(crate) fn worth_scanning(answer: u64, slots: usize) -> bool {
+    answer.saturating_mul(8) > slots as u64
 }
 
 #[cfg(test)]
@@ -113,7 +155,7 @@ mod tests {
         let sets: Vec<Postings> = (0..50u32)
             .map(|i| {
                 let mut p = Postings::default();
-                for s in (i..6000).step_by(1 + i as usize) {
+                for s in (i..60_000).step_by(1 + i as usize) {
                     p.insert(s * 3);
                 }
                 p

@@ -90,9 +90,7 @@ impl NumberColumn {
                 _ => n >= bound,
             };
             // A missing value is NaN, which no comparison passes.
-            return scan(self.by_slot.len(), |at| {
-                self.by_slot.get(at).is_some_and(|n| test(*n))
-            });
+            return scan(&self.by_slot, test);
         }
         union(self.postings.range(range).map(|(_, p)| p))
     }

@@ -109,20 +109,17 @@ pub(crate) fn union<'a>(postings: impl IntoIterator<Item = &'a Postings>) -> Roa
     out
 }
 
-/// The slots below `slots` that pass a test, built through a dense bit array: a scan of
-/// a column, which beats walking postings once the answer is a sizeable share of the
-/// members (sequential reads against one random read per member).
-pub(crate) fn scan(slots: usize, test: impl Fn(usize) -> bool) -> RoaringBitmap {
-    let mut bytes = vec![0u8; slots.div_ceil(8)];
-    for (at, byte) in bytes.iter_mut().enumerate() {
-        let base = at * 8;
+/// The slots whose value passes a test, built through a dense bit array: a scan of a
+/// column, which beats walking postings once the answer is a sizeable share of the
+/// members (sequential, branch-free reads against one random read per member).
+pub(crate) fn scan<T: Copy>(values: &[T], test: impl Fn(T) -> bool) -> RoaringBitmap {
+    let mut bytes = Vec::with_capacity(values.len().div_ceil(8));
+    for chunk in values.chunks(8) {
         let mut bits = 0u8;
-        for bit in 0..8 {
-            if base + bit < slots && test(base + bit) {
-                bits |= 1 << bit;
-            }
+        for (bit, value) in chunk.iter().enumerate() {
+            bits |= u8::from(test(*value)) << bit;
         }
-        *byte = bits;
+        bytes.push(bits);
     }
     RoaringBitmap::from_lsb0_bytes(0, &bytes)
 }

@@ -172,17 +172,18 @@ impl TextColumn {
                 *m = true;
             }
         }
-        let by_exact: Vec<bool> = self
+        // By the id of a value as given (what a slot holds), with one more entry for
+        // `NONE` so that the scan reads without a branch.
+        let mut by_exact: Vec<bool> = self
             .folded_of
             .iter()
             .map(|folded| matched.get(*folded as usize).copied().unwrap_or(false))
             .collect();
-        scan(self.by_slot.len(), |at| {
-            self.by_slot
-                .get(at)
-                .and_then(|id| by_exact.get(*id as usize))
-                .copied()
-                .unwrap_or(false)
+        let missing = by_exact.len();
+        by_exact.push(false);
+        scan(&self.by_slot, |id| {
+            let at = (id as usize).min(missing);
+            by_exact.get(at).copied().unwrap_or(false)
         })
     }
 

@@ -181,6 +181,15 @@ impl<'a> PendingMember<'a> {
     }
 }
 
+/// A member's cells gathered in one place.
+struct Materialized<'a>(Vec<Cell<'a>>);
+
+impl Cells for Materialized<'_> {
+    fn cell(&self, attribute: usize) -> Cell<'_> {
+        self.0.get(attribute).copied().unwrap_or(Cell::Missing)
+    }
+}
+
 /// One dynamic group's compiled rule and the members (of its kind, active or not) for
 /// which the rule holds.
 #[derive(Debug, Clone)]
@@ -254,37 +263,25 @@ impl DynamicGroups {
             let readers = self.readers(kind);
             let index = pending.index;
             let mut out = Vec::new();
-            let mut found: Vec<Reader> = Vec::new();
             for attribute in pending.changed() {
-                let Some(readers) = readers.get(attribute) else {
-                    continue;
-                };
-                let before = index.cell(attribute, pending.slot);
-                let after = pending.cell(attribute);
-                found.clear();
-                readers.candidates(before, after, &mut found);
-                found.sort_unstable();
-                found.dedup();
-                for reader in &found {
-                    let flips = self
-                        .group(reader.group as usize)
-                        .and_then(|g| g.rule.as_ref())
-                        .and_then(|(_, c)| c.conditions().get(reader.condition as usize))
-                        .is_some_and(|c| c.test(before) != c.test(after));
-                    if flips {
-                        out.push(reader.group as usize);
-                    }
+                if let Some(readers) = readers.get(attribute) {
+                    let before = index.cell(attribute, pending.slot);
+                    readers.flipped(before, pending.cell(attribute), &mut out);
                 }
             }
-            out
+            out.into_iter().map(|g| g as usize).collect()
         };
         candidates.sort_unstable();
         candidates.dedup();
+        // The member's cells, read once: every rule evaluated below reads them here
+        // rather than in the columns.
+        let width = pending.index.names().len();
+        let cells = Materialized((0..width).map(|a| pending.cell(a)).collect());
         candidates
             .into_iter()
             .filter_map(|number| {
                 let group = self.group(number)?;
-                let holds = group.rule.as_ref().is_some_and(|(_, c)| c.holds(pending));
+                let holds = group.rule.as_ref().is_some_and(|(_, c)| c.holds(&cells));
                 (holds != group.members.contains(pending.slot)).then_some((number, holds))
             })
             .collect()

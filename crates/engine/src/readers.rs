@@ -1,9 +1,10 @@
 //! Which conditions of which dynamic groups read an attribute, arranged so that a change
-//! of one member's value finds the few conditions whose truth can change without testing
-//! the others: `=`/`IN` and their negations by the values they name (they can only flip
-//! when the old or the new value is one of them), comparisons by their bound (only a
-//! bound between the old and the new number can flip), and the text operators in a list
-//! that is tested whole.
+//! of one member's value finds exactly the conditions whose truth it flips, without
+//! reading the groups' rules: `=`/`IN` and their negations by the values they name (such
+//! a condition flips when exactly one of the old and the new value is among them),
+//! comparisons by their bound (only a bound between the old and the new number can
+//! flip), and the text operators by operator and operand, each distinct operand tested
+//! once.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,12 +25,32 @@ pub(crate) struct AttributeReaders {
     texts: HashMap<u32, Vec<Reader>>,
     numbers: HashMap<NumberKey, Vec<Reader>>,
     bools: [Vec<Reader>; 2],
-    bounds: BTreeMap<NumberKey, Vec<Reader>>,
-    scanned: Vec<Reader>,
+    bounds: BTreeMap<NumberKey, Vec<(Reader, Op)>>,
+    scanned: HashMap<(Op, Box<str>), Vec<Reader>>,
 }
 
 fn remove_from(list: &mut Vec<Reader>, group: u32) {
     list.retain(|r| r.group != group);
+}
+
+fn passes(op: Op, value: f64, bound: f64) -> bool {
+    match op {
+        Op::Lt => value < bound,
+        Op::Le => value <= bound,
+        Op::Gt => value > bound,
+        _ => value >= bound,
+    }
+}
+
+fn text_passes(op: Op, cell: Cell<'_>, operand: &str) -> bool {
+    let Cell::Text { folded, .. } = cell else {
+        return false;
+    };
+    match op {
+        Op::StartsWith => folded.starts_with(operand),
+        Op::EndsWith => folded.ends_with(operand),
+        _ => folded.contains(operand),
+    }
 }
 
 impl AttributeReaders {
@@ -47,7 +68,11 @@ impl AttributeReaders {
                         Value::Number(n) => self.numbers.entry(NumberKey::new(*n)).or_default(),
                         Value::Bool(b) => &mut self.bools[usize::from(*b)],
                     };
-                    list.push(reader);
+                    // Once per list, however often the value is named: a reader found in
+                    // both the old and the new value's lists does not flip.
+                    if !list.contains(&reader) {
+                        list.push(reader);
+                    }
                 }
             }
             Op::Lt | Op::Le | Op::Gt | Op::Ge => {
@@ -55,10 +80,19 @@ impl AttributeReaders {
                     self.bounds
                         .entry(NumberKey::new(*bound))
                         .or_default()
-                        .push(reader);
+                        .push((reader, op));
                 }
             }
-            Op::StartsWith | Op::EndsWith | Op::Contains => self.scanned.push(reader),
+            Op::StartsWith | Op::EndsWith | Op::Contains => {
+                let operand = match values.first() {
+                    Some(Value::Text(t)) => t.as_str(),
+                    _ => "",
+                };
+                self.scanned
+                    .entry((op, operand.into()))
+                    .or_default()
+                    .push(reader);
+            }
         }
     }
 
@@ -70,10 +104,15 @@ impl AttributeReaders {
             .values_mut()
             .for_each(|l| remove_from(l, group));
         self.numbers.retain(|_, l| !l.is_empty());
-        self.bounds.values_mut().for_each(|l| remove_from(l, group));
+        self.bounds
+            .values_mut()
+            .for_each(|l| l.retain(|(r, _)| r.group != group));
         self.bounds.retain(|_, l| !l.is_empty());
         self.bools.iter_mut().for_each(|l| remove_from(l, group));
-        remove_from(&mut self.scanned, group);
+        self.scanned
+            .values_mut()
+            .for_each(|l| remove_from(l, group));
+        self.scanned.retain(|_, l| !l.is_empty());
     }
 
     /// Every reader, in no particular order.
@@ -81,16 +120,17 @@ impl AttributeReaders {
         self.texts
             .values()
             .chain(self.numbers.values())
-            .chain(self.bounds.values())
             .chain(&self.bools)
-            .chain(std::iter::once(&self.scanned))
+            .chain(self.scanned.values())
             .flatten()
             .copied()
+            .chain(self.bounds.values().flatten().map(|(r, _)| *r))
     }
 
-    /// The conditions whose truth a change from `before` to `after` can flip (a superset:
-    /// the caller tests each).
-    pub(crate) fn candidates(&self, before: Cell<'_>, after: Cell<'_>, out: &mut Vec<Reader>) {
+    /// The groups one of whose conditions a change from `before` to `after` flips (a
+    /// group may be named more than once).
+    pub(crate) fn flipped(&self, before: Cell<'_>, after: Cell<'_>, out: &mut Vec<u32>) {
+        let mut named: Vec<Reader> = Vec::new();
         for cell in [before, after] {
             let list = match cell {
                 Cell::Text { id, .. } if id != NONE => self.texts.get(&id),
@@ -98,19 +138,47 @@ impl AttributeReaders {
                 Cell::Bool(b) => self.bools.get(usize::from(b)),
                 _ => None,
             };
-            out.extend(list.into_iter().flatten());
+            named.extend(list.into_iter().flatten());
         }
-        match (before, after) {
-            (Cell::Number(a), Cell::Number(b)) => {
-                let (low, high) = if a <= b { (a, b) } else { (b, a) };
-                let range = NumberKey::new(low)..=NumberKey::new(high);
-                out.extend(self.bounds.range(range).flat_map(|(_, l)| l));
+        named.sort_unstable();
+        let mut at = 0;
+        while let Some(reader) = named.get(at) {
+            if named.get(at + 1) == Some(reader) {
+                at += 2;
+            } else {
+                out.push(reader.group);
+                at += 1;
             }
-            (Cell::Number(_), _) | (_, Cell::Number(_)) => {
-                out.extend(self.bounds.values().flatten());
-            }
-            _ => {}
         }
-        out.extend(&self.scanned);
+        let number = |cell: Cell<'_>| match cell {
+            Cell::Number(n) => Some(n),
+            _ => None,
+        };
+        let comparisons: Box<dyn Iterator<Item = (&NumberKey, &Vec<(Reader, Op)>)>> =
+            match (number(before), number(after)) {
+                (None, None) => Box::new(std::iter::empty()),
+                (Some(a), Some(b)) => {
+                    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+                    Box::new(
+                        self.bounds
+                            .range(NumberKey::new(low)..=NumberKey::new(high)),
+                    )
+                }
+                _ => Box::new(self.bounds.iter()),
+            };
+        for (bound, readers) in comparisons {
+            for (reader, op) in readers {
+                let was = number(before).is_some_and(|n| passes(*op, n, bound.value()));
+                let is = number(after).is_some_and(|n| passes(*op, n, bound.value()));
+                if was != is {
+                    out.push(reader.group);
+                }
+            }
+        }
+        for ((op, operand), readers) in &self.scanned {
+            if text_passes(*op, before, operand) != text_passes(*op, after, operand) {
+                out.extend(readers.iter().map(|r| r.group));
+            }
+        }
     }
 }

@@ -29,6 +29,10 @@ impl NumberKey {
     pub(crate) fn new(value: f64) -> Self {
         NumberKey(if value == 0.0 { 0.0 } else { value })
     }
+
+    pub(crate) fn value(self) -> f64 {
+        self.0
+    }
 }
 
 impl Eq for NumberKey {}

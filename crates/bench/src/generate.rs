@@ -9,7 +9,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use roster_model::{
-    new_id, Member, MemberKind, MemberState, PropertyDef, PropertyType, PropertyValue, UserType,
+    new_id, Group, ManagedBy, Member, MemberKind, MemberState, Membership, PropertyDef,
+    PropertyType, PropertyValue, UserType,
 };
 use roster_rules::{AttrType, Condition, Expr, Literal, Op, Span};
 
@@ -238,6 +239,25 @@ pub fn rule(rng: &mut StdRng, or_share: f64) -> String {
         items.insert(at, joined);
     }
     items.pop().map(|e| e.to_string()).unwrap_or_default()
+}
+
+/// Dynamic group `i` of the workspace, with its rule.
+pub fn group(i: usize, rule: &str) -> Group {
+    let now = roster_model::from_micros(0);
+    Group {
+        id: new_id(),
+        name: format!("dynamic {i}"),
+        description: String::new(),
+        member_kind: MemberKind::User,
+        membership: Membership::Dynamic,
+        rule: Some(rule.to_owned()),
+        owner: None,
+        default_group: None,
+        managed_by: ManagedBy::Roster,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 /// The generator's random source for a seed.

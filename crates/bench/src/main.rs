@@ -5,14 +5,16 @@
 //! cargo run --release -p roster-bench -- --members 1000000 --groups 10000
 //! ```
 
+mod cel;
 mod generate;
+mod served;
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rand::Rng;
 use roster_engine::WorkspaceState;
-use roster_model::{Event, Group, ManagedBy, MemberKind, Membership, Workspace};
+use roster_model::{Event, Workspace};
 
 /// Measures the dynamic-group engine on a generated workspace.
 #[derive(Debug, Parser)]
@@ -33,6 +35,16 @@ struct Args {
     /// The chance that two conditions of a generated rule are joined by OR (else AND).
     #[arg(long, default_value_t = 0.3)]
     or_share: f64,
+    /// Member changes to time over HTTP on SQLite (0 skips the served figures: writing
+    /// the workspace to SQLite and starting a server on it).
+    #[arg(long, default_value_t = 300)]
+    patches: u32,
+    /// Members of the slice the CEL peer is compared on (0 skips the peer).
+    #[arg(long, default_value_t = 100_000)]
+    cel_members: u32,
+    /// Rules of the slice the CEL peer is compared on.
+    #[arg(long, default_value_t = 1_000)]
+    cel_rules: u32,
 }
 
 fn machine() -> String {
@@ -121,25 +133,11 @@ fn main() {
     let rules: Vec<String> = (0..args.groups)
         .map(|_| generate::rule(&mut rng, args.or_share.clamp(0.0, 1.0)))
         .collect();
-    let now = roster_model::from_micros(0);
     let groups: Vec<Event> = rules
         .iter()
         .enumerate()
         .map(|(i, rule)| Event::GroupUpserted {
-            group: Group {
-                id: roster_model::new_id(),
-                name: format!("dynamic {i}"),
-                description: String::new(),
-                member_kind: MemberKind::User,
-                membership: Membership::Dynamic,
-                rule: Some(rule.clone()),
-                owner: None,
-                default_group: None,
-                managed_by: ManagedBy::Roster,
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            },
+            group: generate::group(i, rule),
         })
         .collect();
     let started = Instant::now();
@@ -182,6 +180,29 @@ fn main() {
     }
     apply_times.sort();
     predict_times.sort();
+    let engine_peak = peak_rss_mib();
+    drop(state);
+
+    let served = (args.patches > 0).then(|| {
+        eprintln!("writing the workspace to SQLite and starting a server on it…");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut rng = generate::rng(args.seed);
+        runtime
+            .block_on(served::run(&mut rng, args.members, &rules, args.patches))
+            .map_err(|e| e.to_string())
+    });
+    let peer = (args.cel_members > 0).then(|| {
+        eprintln!(
+            "the CEL peer on {} members × {} rules…",
+            args.cel_members, args.cel_rules
+        );
+        let mut rng = generate::rng(args.seed);
+        let slice = rules.get(..args.cel_rules as usize).unwrap_or(&rules);
+        cel::run(&mut rng, args.cel_members, slice)
+    });
 
     println!();
     println!("| figure | measured | target |");
@@ -199,9 +220,33 @@ fn main() {
     );
     println!("| one attribute change → affected groups updated in the engine, p50 / p99 | {} / {} | ≤ 10 µs / ≤ 50 µs |", micros(percentile(&apply_times, 0.5)), micros(percentile(&apply_times, 0.99)));
     println!("| the same change's membership changes predicted for the change log, p50 / p99 | {} / {} | (part of the HTTP write) |", micros(percentile(&predict_times, 0.5)), micros(percentile(&predict_times, 0.99)));
-    match peak_rss_mib() {
-        Some(mib) => println!("| peak resident memory | {mib:.0} MiB | ≤ 2048 MiB |"),
-        None => println!("| peak resident memory | unavailable on this OS | ≤ 2048 MiB |"),
+    match engine_peak {
+        Some(mib) => println!("| peak resident memory with the workspace loaded | {mib:.0} MiB | ≤ 2048 MiB |"),
+        None => println!("| peak resident memory with the workspace loaded | unavailable on this OS | ≤ 2048 MiB |"),
+    }
+    match served {
+        Some(Ok(served)) => {
+            println!("| PATCH member over HTTP on SQLite (keep-alive, loopback), p50 / p99 | {} / {} | ≤ 2 ms / ≤ 10 ms |", micros(percentile(&served.patches, 0.5)), micros(percentile(&served.patches, 0.99)));
+            println!(
+                "| server start from SQLite until every membership is built | {:.2} s | ≤ 30 s |",
+                served.start.as_secs_f64()
+            );
+            println!(
+                "| (writing the workspace into SQLite, {} MiB) | {:.1} s | — |",
+                served.bytes / (1024 * 1024),
+                served.fill.as_secs_f64()
+            );
+        }
+        Some(Err(e)) => println!("| served figures | failed: {e} | — |"),
+        None => {}
+    }
+    match peer {
+        Some(Ok(peer)) => {
+            let ratio = peer.cel.as_secs_f64() / peer.roster.as_secs_f64().max(1e-9);
+            println!("| peer: {} rules over {} members, Roster from scratch vs `cel-interpreter` per member | {:.3} s vs {:.1} s: Roster {ratio:.0}× faster ({} rules disagree) | ≥ 100× |", peer.rules, peer.members, peer.roster.as_secs_f64(), peer.cel.as_secs_f64(), peer.disagreements);
+        }
+        Some(Err(e)) => println!("| CEL peer | failed: {e} | — |"),
+        None => {}
     }
     println!();
     let density =

@@ -4,6 +4,7 @@
 //! old and the new value; only a rule one of whose conditions flips is evaluated again,
 //! for that one member.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
@@ -109,9 +110,9 @@ pub fn attribute_values(member: &Member) -> BTreeMap<String, Value> {
 
 /// A cell whose text the write brings, lower-cased and owned.
 #[derive(Debug)]
-enum PendingCell {
+enum PendingCell<'m> {
     Missing,
-    Text(u32, String),
+    Text(u32, Cow<'m, str>),
     Number(f64),
     Bool(bool),
 }
@@ -122,7 +123,7 @@ pub struct PendingMember<'a> {
     index: &'a AttributeIndex,
     slot: u32,
     /// Sorted by attribute.
-    changed: Vec<(usize, PendingCell)>,
+    changed: Vec<(usize, PendingCell<'a>)>,
 }
 
 impl Cells for PendingMember<'_> {
@@ -141,7 +142,7 @@ impl Cells for PendingMember<'_> {
 
 impl<'a> PendingMember<'a> {
     /// `member` as it will be, in `slot` (a slot with no values for a new member).
-    fn new(index: &'a AttributeIndex, slot: u32, member: &Member) -> Self {
+    fn new(index: &'a AttributeIndex, slot: u32, member: &'a Member) -> Self {
         let changed = index
             .names()
             .iter()
@@ -160,7 +161,11 @@ impl<'a> PendingMember<'a> {
                 let cell = match new {
                     None => PendingCell::Missing,
                     Some(ValueRef::Text(t)) => {
-                        let folded = t.to_lowercase();
+                        let folded = if t.chars().any(char::is_uppercase) {
+                            Cow::Owned(t.to_lowercase())
+                        } else {
+                            Cow::Borrowed(t)
+                        };
                         PendingCell::Text(index.text_id(attribute, &folded), folded)
                     }
                     Some(ValueRef::Number(n)) => PendingCell::Number(n),
@@ -288,7 +293,11 @@ impl DynamicGroups {
     }
 
     /// What a write of `member` would do to dynamic groups, without doing it.
-    pub fn preview_member<'a>(&'a self, slot: Option<u32>, member: &Member) -> MemberPreview<'a> {
+    pub fn preview_member<'a>(
+        &'a self,
+        slot: Option<u32>,
+        member: &'a Member,
+    ) -> MemberPreview<'a> {
         let index = self.attributes(member.kind);
         MemberPreview {
             groups: self,
@@ -303,7 +312,14 @@ impl DynamicGroups {
     pub fn upsert_member(&mut self, slot: u32, fresh: bool, member: &Member) {
         let kind = member.kind;
         self.index_mut(kind);
-        let (changed, flips) = {
+        let no_rules = self.readers(kind).iter().all(AttributeReaders::is_empty);
+        let (changed, flips) = if fresh && no_rules {
+            // Loading: nothing to evaluate, every attribute is new.
+            (
+                (0..self.attributes(kind).names().len()).collect(),
+                Vec::new(),
+            )
+        } else {
             let pending = PendingMember::new(self.attributes(kind), slot, member);
             let changed: Vec<usize> = pending.changed().collect();
             (changed, self.flips(&pending, kind, fresh))

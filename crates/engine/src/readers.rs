@@ -19,13 +19,16 @@ pub(crate) struct Reader {
     pub(crate) condition: u32,
 }
 
+/// Comparisons with one bound.
+type Comparisons = Vec<(Reader, Op)>;
+
 /// The readers of one attribute.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AttributeReaders {
     texts: HashMap<u32, Vec<Reader>>,
     numbers: HashMap<NumberKey, Vec<Reader>>,
     bools: [Vec<Reader>; 2],
-    bounds: BTreeMap<NumberKey, Vec<(Reader, Op)>>,
+    bounds: BTreeMap<NumberKey, Comparisons>,
     scanned: HashMap<(Op, Box<str>), Vec<Reader>>,
 }
 
@@ -115,6 +118,15 @@ impl AttributeReaders {
         self.scanned.retain(|_, l| !l.is_empty());
     }
 
+    /// Whether no condition reads the attribute.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+            && self.numbers.is_empty()
+            && self.bools.iter().all(Vec::is_empty)
+            && self.bounds.is_empty()
+            && self.scanned.is_empty()
+    }
+
     /// Every reader, in no particular order.
     pub(crate) fn all(&self) -> impl Iterator<Item = Reader> + '_ {
         self.texts
@@ -154,7 +166,7 @@ impl AttributeReaders {
             Cell::Number(n) => Some(n),
             _ => None,
         };
-        let comparisons: Box<dyn Iterator<Item = (&NumberKey, &Vec<(Reader, Op)>)>> =
+        let comparisons: Box<dyn Iterator<Item = (&NumberKey, &Comparisons)>> =
             match (number(before), number(after)) {
                 (None, None) => Box::new(std::iter::empty()),
                 (Some(a), Some(b)) => {

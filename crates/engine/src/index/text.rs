@@ -192,6 +192,9 @@ impl TextColumn {
         if let Some(id) = self.strings.get_index_of(text) {
             return id as u32;
         }
+        if !text.chars().any(char::is_uppercase) {
+            return self.intern_folded(text);
+        }
         let folded = text.to_lowercase();
         if folded == text {
             return self.intern_folded(text);

@@ -1,0 +1,145 @@
+//! The figures that need the whole server: the generated workspace is written to a
+//! SQLite database, a server is started on it (timed until every membership is built),
+//! and members are changed over HTTP on a keep-alive connection.
+//!
+//! The workspace goes straight into the store as events, in batches, without change-log
+//! rows: an import of that size through the API would record one change per initial
+//! membership (billions here), which is a cost of the import, not of starting or
+//! writing. Every later write goes through the normal path.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use roster::runtime::Roster;
+use roster_model::{Actor, Event, Id};
+use roster_store::Write;
+
+use crate::generate;
+
+/// What the served run measured.
+pub struct Served {
+    /// Writing the workspace into SQLite (not a target; printed for context).
+    pub fill: Duration,
+    /// From opening the database to every membership built.
+    pub start: Duration,
+    /// `PATCH /api/v1/members/{id}` round trips, sorted.
+    pub patches: Vec<Duration>,
+    /// The database's size on disk.
+    pub bytes: u64,
+}
+
+async fn commit(roster: &Roster, workspace: Id, events: &[Event]) -> Result<(), Box<dyn Error>> {
+    let tx = roster.store().begin_write(workspace).await?;
+    tx.commit(Write {
+        events,
+        audit: &[],
+        changes: &[],
+        at: roster_model::now(),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Runs the served figures over the same generated workspace as the engine figures.
+pub async fn run(
+    rng: &mut StdRng,
+    members: u32,
+    rules: &[String],
+    patches: u32,
+) -> Result<Served, Box<dyn Error>> {
+    let dir = std::env::temp_dir().join(format!("roster-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("bench.db");
+    let url = format!("sqlite://{}", path.display());
+
+    let filling = Instant::now();
+    let roster = Roster::open(&url).await?;
+    let (bootstrap, secret) = roster
+        .create_workspace("bench", "admin@bench.example", Actor::Cli)
+        .await?;
+    let workspace = bootstrap.workspace.id;
+    let properties: Vec<Event> = generate::properties()
+        .into_iter()
+        .map(|property| Event::PropertyUpserted { property })
+        .collect();
+    commit(&roster, workspace, &properties).await?;
+    let mut ids = Vec::with_capacity(members as usize);
+    let mut batch = Vec::with_capacity(20_000);
+    for i in 0..members {
+        let member = generate::member(rng, i);
+        ids.push(member.id);
+        batch.push(Event::MemberUpserted { member });
+        if batch.len() == 20_000 || i + 1 == members {
+            commit(&roster, workspace, &batch).await?;
+            batch.clear();
+        }
+    }
+    let groups: Vec<Event> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| Event::GroupUpserted {
+            group: generate::group(i, rule),
+        })
+        .collect();
+    for chunk in groups.chunks(1_000) {
+        commit(&roster, workspace, chunk).await?;
+    }
+    drop(roster);
+    let fill = filling.elapsed();
+
+    let starting = Instant::now();
+    let roster: Arc<Roster> = Roster::open(&url).await?;
+    roster.load_all().await?;
+    let start = starting.elapsed();
+    let handle = roster.workspace(workspace).await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = roster::http::router(roster.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let mut times = Vec::with_capacity(patches as usize);
+    for _ in 0..patches {
+        let id = ids[rng.gen_range(0..ids.len())];
+        let Some(current) = handle.read().member(&id) else {
+            continue;
+        };
+        let changed = generate::change(rng, &current);
+        let Some((name, value)) = changed
+            .properties
+            .iter()
+            .find(|(n, v)| current.properties.get(*n) != Some(*v))
+            .map(|(n, v)| (n.clone(), v.clone()))
+        else {
+            continue;
+        };
+        let body = serde_json::json!({ "properties": { name: value } });
+        let sent = Instant::now();
+        let response = client
+            .patch(format!("http://{address}/api/v1/members/{id}"))
+            .bearer_auth(&secret)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let _ = response.bytes().await?;
+        times.push(sent.elapsed());
+        if !status.is_success() {
+            return Err(format!("PATCH answered {status}").into());
+        }
+    }
+    times.sort();
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.join("bench.db-wal")).map_or(0, |m| m.len());
+    drop(roster);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Served {
+        fill,
+        start,
+        patches: times,
+        bytes,
+    })
+}

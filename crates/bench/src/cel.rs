@@ -91,10 +91,7 @@ pub fn run(rng: &mut StdRng, members: u32, rules: &[String]) -> Result<Peer, Str
         created_at: roster_model::from_micros(0),
     };
     let mut state = WorkspaceState::empty(workspace, 0);
-    let properties: Vec<Event> = generate::properties()
-        .into_iter()
-        .map(|property| Event::PropertyUpserted { property })
-        .collect();
+    let properties = generate::property_events();
     state.apply(1, &properties);
     let slice: Vec<roster_model::Member> = (0..members).map(|i| generate::member(rng, i)).collect();
     let events: Vec<Event> = slice
@@ -102,14 +99,13 @@ pub fn run(rng: &mut StdRng, members: u32, rules: &[String]) -> Result<Peer, Str
         .map(|m| Event::MemberUpserted { member: m.clone() })
         .collect();
     state.apply(2, &events);
-    let groups: Vec<roster_model::Group> = rules
+    let events = generate::group_events(rules);
+    let groups: Vec<&roster_model::Group> = events
         .iter()
-        .enumerate()
-        .map(|(i, r)| generate::group(i, r))
-        .collect();
-    let events: Vec<Event> = groups
-        .iter()
-        .map(|g| Event::GroupUpserted { group: g.clone() })
+        .filter_map(|e| match e {
+            Event::GroupUpserted { group } => Some(group),
+            _ => None,
+        })
         .collect();
     let started = Instant::now();
     state.apply(3, &events);

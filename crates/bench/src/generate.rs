@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use roster_model::{
-    new_id, Group, ManagedBy, Member, MemberKind, MemberState, Membership, PropertyDef,
+    new_id, Event, Group, ManagedBy, Member, MemberKind, MemberState, Membership, PropertyDef,
     PropertyType, PropertyValue, UserType,
 };
 use roster_rules::{AttrType, Condition, Expr, Literal, Op, Span};
@@ -258,6 +258,25 @@ pub fn group(i: usize, rule: &str) -> Group {
         created_at: now,
         updated_at: now,
     }
+}
+
+/// The events that define the workspace's properties.
+pub fn property_events() -> Vec<Event> {
+    properties()
+        .into_iter()
+        .map(|property| Event::PropertyUpserted { property })
+        .collect()
+}
+
+/// The events that create one dynamic group per rule.
+pub fn group_events(rules: &[String]) -> Vec<Event> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| Event::GroupUpserted {
+            group: group(i, rule),
+        })
+        .collect()
 }
 
 /// The generator's random source for a seed.

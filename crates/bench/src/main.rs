@@ -102,10 +102,7 @@ fn main() {
     };
     let mut state = WorkspaceState::empty(workspace, 0);
     let mut revision = 1;
-    let properties: Vec<Event> = generate::properties()
-        .into_iter()
-        .map(|property| Event::PropertyUpserted { property })
-        .collect();
+    let properties = generate::property_events();
     state.apply(revision, &properties);
 
     // Only applying is timed, not generating.
@@ -133,13 +130,7 @@ fn main() {
     let rules: Vec<String> = (0..args.groups)
         .map(|_| generate::rule(&mut rng, args.or_share.clamp(0.0, 1.0)))
         .collect();
-    let groups: Vec<Event> = rules
-        .iter()
-        .enumerate()
-        .map(|(i, rule)| Event::GroupUpserted {
-            group: generate::group(i, rule),
-        })
-        .collect();
+    let groups = generate::group_events(&rules);
     let started = Instant::now();
     revision += 1;
     state.apply(revision, &groups);

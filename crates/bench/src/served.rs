@@ -61,10 +61,7 @@ pub async fn run(
         .create_workspace("bench", "admin@bench.example", Actor::Cli)
         .await?;
     let workspace = bootstrap.workspace.id;
-    let properties: Vec<Event> = generate::properties()
-        .into_iter()
-        .map(|property| Event::PropertyUpserted { property })
-        .collect();
+    let properties = generate::property_events();
     commit(&roster, workspace, &properties).await?;
     let mut ids = Vec::with_capacity(members as usize);
     let mut batch = Vec::with_capacity(20_000);
@@ -77,13 +74,7 @@ pub async fn run(
             batch.clear();
         }
     }
-    let groups: Vec<Event> = rules
-        .iter()
-        .enumerate()
-        .map(|(i, rule)| Event::GroupUpserted {
-            group: generate::group(i, rule),
-        })
-        .collect();
+    let groups = generate::group_events(rules);
     for chunk in groups.chunks(1_000) {
         commit(&roster, workspace, chunk).await?;
     }

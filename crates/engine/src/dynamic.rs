@@ -278,6 +278,9 @@ impl DynamicGroups {
         };
         candidates.sort_unstable();
         candidates.dedup();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
         // The member's cells, read once: every rule evaluated below reads them here
         // rather than in the columns.
         let width = pending.index.names().len();

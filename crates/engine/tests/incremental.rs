@@ -162,27 +162,27 @@ impl World {
         Ok(())
     }
 
-    fn member(&self, at: usize) -> Member {
-        let id = self.members[at];
+    fn member(&self, which: usize) -> Member {
+        let id = self.members[which];
         self.state.member(&id).unwrap_or_else(|| Member {
             id,
             kind: MemberKind::User,
             user_type: Some(UserType::TeamMember),
-            email: Some(format!("m{at}@Example.test")),
-            display_name: format!("Member {at}"),
+            email: Some(format!("m{which}@Example.test")),
+            display_name: format!("Member {which}"),
             state: MemberState::Active,
             account: None,
             email_verified: None,
             properties: BTreeMap::new(),
-            created_at: at_time(),
-            updated_at: at_time(),
+            created_at: at(),
+            updated_at: at(),
         })
     }
 
-    fn group(&self, at: usize, rule: Option<String>) -> Group {
+    fn group(&self, which: usize, rule: Option<String>) -> Group {
         Group {
-            id: self.groups[at],
-            name: format!("g{at}"),
+            id: self.groups[which],
+            name: format!("g{which}"),
             description: String::new(),
             member_kind: MemberKind::User,
             membership: if rule.is_some() {
@@ -195,14 +195,10 @@ impl World {
             default_group: None,
             managed_by: ManagedBy::Roster,
             version: 1,
-            created_at: at_time(),
-            updated_at: at_time(),
+            created_at: at(),
+            updated_at: at(),
         }
     }
-}
-
-fn at_time() -> roster_model::Timestamp {
-    at()
 }
 
 proptest! {

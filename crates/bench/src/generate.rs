@@ -148,6 +148,30 @@ pub fn change(rng: &mut StdRng, member: &Member) -> Member {
     changed
 }
 
+/// What kind of property a [`change`] wrote, for reporting times by kind: text of low
+/// (at most 100 values) or high cardinality, number or boolean.
+pub fn change_class(before: &Member, after: &Member) -> &'static str {
+    let changed = after
+        .properties
+        .iter()
+        .find(|(name, value)| before.properties.get(*name) != Some(value))
+        .map(|(name, _)| name.as_str());
+    let Some(name) = changed else {
+        return "no change";
+    };
+    if let Some((_, cardinality)) = TEXT_PROPERTIES.iter().find(|(n, _)| *n == name) {
+        if *cardinality <= 100 {
+            "text, 2 to 100 values"
+        } else {
+            "text, 1,000 to 100,000 values"
+        }
+    } else if NUMBER_PROPERTIES.iter().any(|(n, _)| *n == name) {
+        "number"
+    } else {
+        "boolean"
+    }
+}
+
 fn literal_text(s: String) -> Literal {
     Literal::Text(s, Span::default())
 }

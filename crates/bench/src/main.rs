@@ -152,14 +152,15 @@ fn main() {
     let mut apply_times = Vec::with_capacity(args.changes as usize);
     let mut predict_times = Vec::with_capacity(args.changes as usize);
     let mut changed_memberships = 0usize;
+    let mut by_class: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
     for _ in 0..args.changes {
         let id = ids[rng.gen_range(0..ids.len())];
         let Some(member) = state.member(&id) else {
             continue;
         };
-        let events = [Event::MemberUpserted {
-            member: generate::change(&mut rng, &member),
-        }];
+        let changed = generate::change(&mut rng, &member);
+        let class = generate::change_class(&member, &changed);
+        let events = [Event::MemberUpserted { member: changed }];
         let started = Instant::now();
         let changes = state.membership_changes(&events);
         predict_times.push(started.elapsed());
@@ -167,7 +168,9 @@ fn main() {
         revision += 1;
         let started = Instant::now();
         state.apply(revision, &events);
-        apply_times.push(started.elapsed());
+        let elapsed = started.elapsed();
+        apply_times.push(elapsed);
+        by_class.entry(class).or_default().push(elapsed);
     }
     apply_times.sort();
     predict_times.sort();
@@ -240,6 +243,16 @@ fn main() {
         None => {}
     }
     println!();
+    println!("attribute changes in the engine by the kind of property changed:");
+    for (class, times) in &mut by_class {
+        times.sort();
+        println!(
+            "  {class}: {} changes, p50 {} / p99 {}",
+            times.len(),
+            micros(percentile(times, 0.5)),
+            micros(percentile(times, 0.99))
+        );
+    }
     let density =
         memberships as f64 / (f64::from(args.groups.max(1)) * f64::from(args.members.max(1)));
     println!("effective memberships: {memberships} over {} groups ({empty} empty), an average group holds {:.1}% of members (OR share {}); {changed_memberships} membership changes over {} attribute changes", args.groups, density * 100.0, args.or_share, args.changes);

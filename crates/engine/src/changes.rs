@@ -316,8 +316,23 @@ impl WorkspaceState {
                             })
                             .map(|g| g.id),
                     );
-                } else {
-                    candidates.extend(preview.flips().into_iter().map(|(id, _)| id));
+                } else if member.is_active() {
+                    // Same state, active: the rule outcomes that flip are the changes,
+                    // except where the write also records the member or touches the
+                    // group, which the general path below decides.
+                    let mut flipped: Vec<MembershipChange> = preview
+                        .flips()
+                        .into_iter()
+                        .filter(|(group, _)| {
+                            !candidates.contains(group) && !overlay.group_touched(group)
+                        })
+                        .map(|(group, holds)| {
+                            let cause = member_cause(before_member, member);
+                            change(group, *member_id, holds, cause)
+                        })
+                        .collect();
+                    flipped.sort_by_key(|c| c.group_id);
+                    changes.extend(flipped);
                 }
             }
             for group_id in candidates {

@@ -260,39 +260,58 @@ impl DynamicGroups {
         kind: MemberKind,
         fresh: bool,
     ) -> Vec<(usize, bool)> {
-        let mut candidates: Vec<usize> = if fresh {
-            (0..self.groups.len())
-                .filter(|n| self.group(*n).is_some_and(|g| g.kind == kind))
-                .collect()
-        } else {
-            let readers = self.readers(kind);
-            let index = pending.index;
-            let mut out = Vec::new();
-            for attribute in pending.changed() {
-                if let Some(readers) = readers.get(attribute) {
-                    let before = index.cell(attribute, pending.slot);
-                    readers.flipped(before, pending.cell(attribute), &mut out);
-                }
+        let width = pending.index.names().len();
+        let after = Materialized((0..width).map(|a| pending.cell(a)).collect());
+        if fresh {
+            return (0..self.groups.len())
+                .filter_map(|number| {
+                    let group = self.group(number).filter(|g| g.kind == kind)?;
+                    let holds = group.rule.as_ref().is_some_and(|(_, c)| c.holds(&after));
+                    (holds != group.members.contains(pending.slot)).then_some((number, holds))
+                })
+                .collect();
+        }
+        // Each group with a flipped condition once, in order, by a bit per group.
+        let mut candidates = vec![0u64; self.groups.len().div_ceil(64)];
+        let readers = self.readers(kind);
+        let index = pending.index;
+        let mut named = Vec::new();
+        for attribute in pending.changed() {
+            if let Some(readers) = readers.get(attribute) {
+                readers.flipped(
+                    index.cell(attribute, pending.slot),
+                    pending.cell(attribute),
+                    &mut named,
+                );
             }
-            out.into_iter().map(|g| g as usize).collect()
-        };
-        candidates.sort_unstable();
-        candidates.dedup();
-        if candidates.is_empty() {
+        }
+        if named.is_empty() {
             return Vec::new();
         }
-        // The member's cells, read once: every rule evaluated below reads them here
-        // rather than in the columns.
-        let width = pending.index.names().len();
-        let cells = Materialized((0..width).map(|a| pending.cell(a)).collect());
-        candidates
-            .into_iter()
-            .filter_map(|number| {
-                let group = self.group(number)?;
-                let holds = group.rule.as_ref().is_some_and(|(_, c)| c.holds(&cells));
-                (holds != group.members.contains(pending.slot)).then_some((number, holds))
-            })
-            .collect()
+        for group in named {
+            if let Some(word) = candidates.get_mut(group as usize / 64) {
+                *word |= 1 << (group % 64);
+            }
+        }
+        // A group's member set is exactly where its rule holds, so the rule over the
+        // member's cells before and after the write tells whether it flips, without
+        // reading the group's member set.
+        let before = Materialized((0..width).map(|a| index.cell(a, pending.slot)).collect());
+        let mut flips = Vec::new();
+        for (at, mut word) in candidates.into_iter().enumerate() {
+            while word != 0 {
+                let number = at * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                let Some((_, rule)) = self.group(number).and_then(|g| g.rule.as_ref()) else {
+                    continue;
+                };
+                let holds = rule.holds(&after);
+                if holds != rule.holds(&before) {
+                    flips.push((number, holds));
+                }
+            }
+        }
+        flips
     }
 
     /// What a write of `member` would do to dynamic groups, without doing it.

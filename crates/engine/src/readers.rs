@@ -56,6 +56,29 @@ fn text_passes(op: Op, cell: Cell<'_>, operand: &str) -> bool {
     }
 }
 
+/// The groups of the readers in exactly one of two sorted lists.
+fn symmetric_difference(a: &[Reader], b: &[Reader], out: &mut Vec<u32>) {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => {
+                out.push(x.group);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(y.group);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend(a.get(i..).into_iter().flatten().map(|r| r.group));
+    out.extend(b.get(j..).into_iter().flatten().map(|r| r.group));
+}
+
 impl AttributeReaders {
     /// Files a condition: `values` as compiled, `ids` the dictionary ids of its text
     /// values.
@@ -71,10 +94,11 @@ impl AttributeReaders {
                         Value::Number(n) => self.numbers.entry(NumberKey::new(*n)).or_default(),
                         Value::Bool(b) => &mut self.bools[usize::from(*b)],
                     };
-                    // Once per list, however often the value is named: a reader found in
-                    // both the old and the new value's lists does not flip.
-                    if !list.contains(&reader) {
-                        list.push(reader);
+                    // Once per list, however often the value is named, and sorted: a
+                    // reader found in both the old and the new value's lists does not
+                    // flip, which a merge of the two finds.
+                    if let Err(at) = list.binary_search(&reader) {
+                        list.insert(at, reader);
                     }
                 }
             }
@@ -142,26 +166,16 @@ impl AttributeReaders {
     /// The groups one of whose conditions a change from `before` to `after` flips (a
     /// group may be named more than once).
     pub(crate) fn flipped(&self, before: Cell<'_>, after: Cell<'_>, out: &mut Vec<u32>) {
-        let mut named: Vec<Reader> = Vec::new();
-        for cell in [before, after] {
+        let named = |cell: Cell<'_>| -> &[Reader] {
             let list = match cell {
                 Cell::Text { id, .. } if id != NONE => self.texts.get(&id),
                 Cell::Number(n) => self.numbers.get(&NumberKey::new(n)),
                 Cell::Bool(b) => self.bools.get(usize::from(b)),
                 _ => None,
             };
-            named.extend(list.into_iter().flatten());
-        }
-        named.sort_unstable();
-        let mut at = 0;
-        while let Some(reader) = named.get(at) {
-            if named.get(at + 1) == Some(reader) {
-                at += 2;
-            } else {
-                out.push(reader.group);
-                at += 1;
-            }
-        }
+            list.map_or(&[], Vec::as_slice)
+        };
+        symmetric_difference(named(before), named(after), out);
         let number = |cell: Cell<'_>| match cell {
             Cell::Number(n) => Some(n),
             _ => None,

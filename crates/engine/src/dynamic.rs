@@ -13,7 +13,9 @@ use roster_model::{
 };
 use roster_rules::{AttrType, Rule, Schema, Value};
 
-use crate::index::{AttributeIndex, Cell, Cells, CompiledRule, SharedAnswers, ValueRef, NONE};
+use crate::index::{
+    AttributeIndex, Cell, Cells, CompiledRule, Pair, Programs, SharedAnswers, ValueRef, NONE,
+};
 use crate::readers::{AttributeReaders, Reader};
 
 /// The built-in attributes of SPEC §1, per member kind.
@@ -186,6 +188,19 @@ impl<'a> PendingMember<'a> {
     }
 }
 
+/// The numbers of the set bits of a bit array, in order.
+fn set_bits(words: &[u64]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (at, word) in words.iter().enumerate() {
+        let mut word = *word;
+        while word != 0 {
+            out.push(at * 64 + word.trailing_zeros() as usize);
+            word &= word - 1;
+        }
+    }
+    out
+}
+
 /// A member's cells gathered in one place.
 struct Materialized<'a>(Vec<Cell<'a>>);
 
@@ -221,6 +236,9 @@ pub struct DynamicGroups {
     free: Vec<usize>,
     user_readers: Readers,
     customer_readers: Readers,
+    /// The groups' rules as programs in one arena, by group number: what a member
+    /// write re-tests.
+    programs: Programs,
 }
 
 fn kind_at(kind: MemberKind) -> usize {
@@ -297,18 +315,32 @@ impl DynamicGroups {
         // member's cells before and after the write tells whether it flips, without
         // reading the group's member set.
         let before = Materialized((0..width).map(|a| index.cell(a, pending.slot)).collect());
+        let numbers = set_bits(&candidates);
+        self.programs.warm(numbers.iter().copied());
         let mut flips = Vec::new();
-        for (at, mut word) in candidates.into_iter().enumerate() {
-            while word != 0 {
-                let number = at * 64 + word.trailing_zeros() as usize;
-                word &= word - 1;
-                let Some((_, rule)) = self.group(number).and_then(|g| g.rule.as_ref()) else {
-                    continue;
-                };
-                let holds = rule.holds(&after);
-                if holds != rule.holds(&before) {
-                    flips.push((number, holds));
+        let mut changed = vec![false; width];
+        for attribute in pending.changed() {
+            if let Some(flag) = changed.get_mut(attribute) {
+                *flag = true;
+            }
+        }
+        let pair = Pair {
+            before: &before,
+            after: &after,
+            changed: &changed,
+        };
+        for number in numbers {
+            let (holds, held) = match self.programs.holds_pair(number, &pair) {
+                Some((held, holds)) => (holds, Some(held)),
+                None => {
+                    let Some((_, rule)) = self.group(number).and_then(|g| g.rule.as_ref()) else {
+                        continue;
+                    };
+                    (rule.holds(&after), Some(rule.holds(&before)))
                 }
+            };
+            if Some(holds) != held {
+                flips.push((number, holds));
             }
         }
         flips
@@ -464,6 +496,7 @@ impl DynamicGroups {
     fn insert_group(&mut self, group: DynamicGroup) {
         let number = self.free.pop().unwrap_or(self.groups.len());
         if let Some((_, compiled)) = &group.rule {
+            self.programs.insert(number, compiled.program());
             let readers = match group.kind {
                 MemberKind::User => &mut self.user_readers,
                 MemberKind::Customer => &mut self.customer_readers,
@@ -499,6 +532,7 @@ impl DynamicGroups {
         let Some(group) = self.groups.get_mut(number).and_then(Option::take) else {
             return;
         };
+        self.programs.remove(number);
         if let Some((_, compiled)) = &group.rule {
             let readers = match group.kind {
                 MemberKind::User => &mut self.user_readers,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 use roster_rules::{Node, Op, Rule, Value};
 
+use super::program::Program;
 use super::{AttributeIndex, Cell, Column, NONE};
 
 /// Where a rule reads one member's cells: the index itself, or a write not yet applied.
@@ -55,80 +56,6 @@ enum Tree {
     Any(Vec<Tree>),
     All(Vec<Tree>),
     Leaf(usize),
-}
-
-/// The rule as a flat program for testing one member: a node's subtree follows it, so
-/// that a rule is one allocation and `AND`/`OR` skip what they need not read. Common
-/// conditions compare the cell with one integer or number inline; the rest go through
-/// the general [`Condition::test`].
-#[derive(Debug, Clone, Copy)]
-enum Step {
-    /// Every one of the subtrees in the next `len` steps holds.
-    All { len: u32 },
-    /// At least one of the subtrees in the next `len` steps holds.
-    Any { len: u32 },
-    /// `=` (or with `negate`, `!=`) one interned text.
-    Text {
-        attribute: u32,
-        id: u32,
-        negate: bool,
-    },
-    /// `=` or `!=` one boolean.
-    Bool {
-        attribute: u32,
-        value: bool,
-        negate: bool,
-    },
-    /// A comparison with one number (`=`, `!=`, `<`, `<=`, `>`, `>=`).
-    Number { attribute: u32, op: Op, bound: f64 },
-    /// Any other condition, by its place in the rule's conditions.
-    General { condition: u32 },
-}
-
-impl Step {
-    /// How many steps after this one belong to its subtree.
-    fn subtree(self) -> usize {
-        match self {
-            Step::All { len } | Step::Any { len } => len as usize,
-            _ => 0,
-        }
-    }
-
-    /// The step that tests `condition` (at `at` in the rule's conditions) inline, when
-    /// it is one of the common kinds.
-    fn leaf(condition: &Condition, at: usize) -> Step {
-        let general = Step::General {
-            condition: u32::try_from(at).unwrap_or(u32::MAX),
-        };
-        let Ok(attribute) = u32::try_from(condition.attribute) else {
-            return general;
-        };
-        let negate = matches!(condition.op, Op::Ne);
-        match (
-            condition.op,
-            condition.values.as_slice(),
-            condition.ids.as_slice(),
-        ) {
-            (Op::Eq | Op::Ne, [Value::Text(_)], [id]) if *id != NONE => Step::Text {
-                attribute,
-                id: *id,
-                negate,
-            },
-            (Op::Eq | Op::Ne, [Value::Bool(value)], _) => Step::Bool {
-                attribute,
-                value: *value,
-                negate,
-            },
-            (Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge, [Value::Number(bound)], _) => {
-                Step::Number {
-                    attribute,
-                    op: condition.op,
-                    bound: *bound,
-                }
-            }
-            _ => general,
-        }
-    }
 }
 
 /// One condition, compiled.
@@ -241,7 +168,7 @@ impl Condition {
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
     root: Tree,
-    steps: Box<[Step]>,
+    program: Program,
     conditions: Vec<Condition>,
     filter_below: u64,
 }
@@ -283,38 +210,36 @@ impl CompiledRule {
     }
 
     fn assemble(root: Tree, conditions: Vec<Condition>) -> Self {
-        let mut steps = Vec::new();
-        Self::flatten(&root, &conditions, &mut steps);
+        let mut program = Program::default();
+        Self::flatten(&root, &conditions, &mut program);
         CompiledRule {
             root,
-            steps: steps.into_boxed_slice(),
+            program,
             conditions,
             filter_below: FILTER_BELOW,
         }
     }
 
-    fn flatten(tree: &Tree, conditions: &[Condition], steps: &mut Vec<Step>) {
+    fn flatten(tree: &Tree, conditions: &[Condition], program: &mut Program) {
         match tree {
             Tree::Any(items) | Tree::All(items) => {
-                let at = steps.len();
-                steps.push(Step::All { len: 0 });
+                let at = program.open();
                 for item in items {
-                    Self::flatten(item, conditions, steps);
+                    Self::flatten(item, conditions, program);
                 }
-                let len = u32::try_from(steps.len() - at - 1).unwrap_or(u32::MAX);
-                if let Some(step) = steps.get_mut(at) {
-                    *step = match tree {
-                        Tree::Any(_) => Step::Any { len },
-                        _ => Step::All { len },
-                    };
-                }
+                program.close(at, matches!(tree, Tree::Any(_)));
             }
             Tree::Leaf(at) => {
                 if let Some(condition) = conditions.get(*at) {
-                    steps.push(Step::leaf(condition, *at));
+                    program.leaf(condition, *at);
                 }
             }
         }
+    }
+
+    /// The rule as a program for testing one member.
+    pub(crate) fn program(&self) -> &Program {
+        &self.program
     }
 
     fn tree(node: &Node, conditions: &mut Vec<Condition>, resolve: &mut Resolve<'_>) -> Tree {
@@ -375,64 +300,7 @@ impl CompiledRule {
 
     /// Whether the rule holds for one member.
     pub fn holds(&self, cells: &impl Cells) -> bool {
-        self.holds_at(0, cells)
-    }
-
-    /// Whether the subtree whose root is step `at` holds.
-    fn holds_at(&self, at: usize, cells: &impl Cells) -> bool {
-        let Some(step) = self.steps.get(at).copied() else {
-            return false;
-        };
-        let cell = |attribute: u32| cells.cell(attribute as usize);
-        match step {
-            Step::All { len } | Step::Any { len } => {
-                let any = matches!(step, Step::Any { .. });
-                let end = at + 1 + len as usize;
-                let mut child = at + 1;
-                while child < end {
-                    if self.holds_at(child, cells) == any {
-                        return any;
-                    }
-                    child += 1 + self.steps.get(child).map_or(0, |s| s.subtree());
-                }
-                !any
-            }
-            Step::Text {
-                attribute,
-                id,
-                negate,
-            } => match cell(attribute) {
-                Cell::Text { id: have, .. } => (have == id) != negate,
-                _ => negate,
-            },
-            Step::Bool {
-                attribute,
-                value,
-                negate,
-            } => match cell(attribute) {
-                Cell::Bool(have) => (have == value) != negate,
-                _ => negate,
-            },
-            Step::Number {
-                attribute,
-                op,
-                bound,
-            } => match cell(attribute) {
-                Cell::Number(n) => match op {
-                    Op::Eq => n == bound,
-                    Op::Ne => n != bound,
-                    Op::Lt => n < bound,
-                    Op::Le => n <= bound,
-                    Op::Gt => n > bound,
-                    _ => n >= bound,
-                },
-                _ => matches!(op, Op::Ne),
-            },
-            Step::General { condition } => self
-                .conditions
-                .get(condition as usize)
-                .is_some_and(|c| c.test(cells.cell(c.attribute))),
-        }
+        self.program.holds(&self.conditions, cells)
     }
 
     /// Every member of `universe` for which the rule holds.

@@ -7,6 +7,7 @@ mod boolean;
 mod compiled;
 mod number;
 mod postings;
+mod program;
 mod text;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use number::NumberColumn;
 use text::TextColumn;
 
 pub use compiled::{Cells, CompiledRule, SharedAnswers};
+pub(crate) use program::{Pair, Programs};
 
 /// "No id": a slot without a value, or a text that is not in a dictionary.
 pub(crate) const NONE: u32 = u32::MAX;

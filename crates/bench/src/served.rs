@@ -37,6 +37,7 @@ async fn commit(roster: &Roster, workspace: Id, events: &[Event]) -> Result<(), 
         events,
         audit: &[],
         changes: &[],
+        role_changes: &[],
         at: roster_model::now(),
     })
     .await?;

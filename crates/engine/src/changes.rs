@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use roaring::RoaringBitmap;
 use roster_model::{
     ChangeKind, DefaultGroup, Event, Group, Id, Member, MemberKind, MemberState, Membership,
-    MembershipChange, MembershipSource, PropertyDef,
+    MembershipChange, MembershipSource, PropertyDef, RoleChange,
 };
 use roster_rules::Rule;
 
@@ -62,7 +62,11 @@ impl Overlay {
                 }
                 Event::WorkspaceCreated { .. }
                 | Event::TokenCreated { .. }
-                | Event::TokenRevoked { .. } => {}
+                | Event::TokenRevoked { .. }
+                | Event::RoleUpserted { .. }
+                | Event::RoleDeleted { .. }
+                | Event::RoleAssigned { .. }
+                | Event::RoleRevoked { .. } => {}
             }
         }
         overlay
@@ -226,6 +230,64 @@ fn change(group_id: Id, member_id: Id, added: bool, cause: &str) -> MembershipCh
 }
 
 impl WorkspaceState {
+    /// The changes of role assignment that committing `events` will make: an
+    /// assignment of a role the group does not hold yet, a revocation of one it holds.
+    /// A revocation's cause says whether the role or the group is being deleted.
+    pub fn role_changes(&self, events: &[Event]) -> Vec<RoleChange> {
+        let deleted_roles: BTreeSet<Id> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RoleDeleted { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let deleted_groups: BTreeSet<Id> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::GroupDeleted { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let mut held: HashMap<(Id, Id), bool> = HashMap::new();
+        let mut changes = Vec::new();
+        for event in events {
+            let (group_id, role_id, assign) = match event {
+                Event::RoleAssigned { assignment } => {
+                    (assignment.group_id, assignment.role_id, true)
+                }
+                Event::RoleRevoked { group_id, role_id } => (*group_id, *role_id, false),
+                _ => continue,
+            };
+            let was = *held
+                .entry((group_id, role_id))
+                .or_insert_with(|| self.permissions().is_assigned(&group_id, &role_id));
+            if was == assign {
+                continue;
+            }
+            held.insert((group_id, role_id), assign);
+            let cause = if assign {
+                "role_assigned"
+            } else if deleted_roles.contains(&role_id) {
+                "role_deleted"
+            } else if deleted_groups.contains(&group_id) {
+                "group_deleted"
+            } else {
+                "role_revoked"
+            };
+            changes.push(RoleChange {
+                group_id,
+                role_id,
+                change: if assign {
+                    ChangeKind::Assigned
+                } else {
+                    ChangeKind::Revoked
+                },
+                cause: cause.to_owned(),
+            });
+        }
+        changes
+    }
+
     /// The changes of effective membership that committing `events` will make, in a
     /// stable order: groups the write touches first (by member id within a group), then
     /// the members it touches.

@@ -363,7 +363,8 @@ impl DynamicGroups {
 
     /// Files a member's attributes and updates the groups whose rules can change for it.
     /// `fresh` says the member is new to the engine.
-    pub fn upsert_member(&mut self, slot: u32, fresh: bool, member: &Member) {
+    /// Returns the groups whose rule outcome for the member flipped, with the outcome.
+    pub fn upsert_member(&mut self, slot: u32, fresh: bool, member: &Member) -> Vec<(Id, bool)> {
         let kind = member.kind;
         self.index_mut(kind);
         let no_rules = self.readers(kind).iter().all(AttributeReaders::is_empty);
@@ -394,6 +395,7 @@ impl DynamicGroups {
                 index.set(attribute, slot, member_value(member, name));
             }
         }
+        let mut flipped = Vec::with_capacity(flips.len());
         for (number, holds) in flips {
             if let Some(Some(group)) = self.groups.get_mut(number) {
                 if holds {
@@ -401,8 +403,10 @@ impl DynamicGroups {
                 } else {
                     group.members.remove(slot);
                 }
+                flipped.push((group.id, holds));
             }
         }
+        flipped
     }
 
     /// The attributes of a kind, for writing; the built-ins get their columns first.

@@ -11,10 +11,12 @@
 mod changes;
 pub mod dynamic;
 pub mod index;
+mod permissions;
 mod readers;
 mod sets;
 mod state;
 
 pub use index::{AttributeIndex, Cell, Cells, CompiledRule, SlotCells, ValueRef};
+pub use permissions::{Permissions, ALL_GRANTS};
 pub use sets::MemberSets;
 pub use state::{ApplyError, WorkspaceState};

@@ -2,13 +2,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 use roster_model::{
-    DefaultGroup, Event, Group, Id, Member, MemberKind, MemberState, Membership, PropertyDef,
-    PropertyValue, Revision, Snapshot, StaticMembership, Timestamp, TokenRecord, UserType,
-    Workspace,
+    DefaultGroup, Event, GrantMask, Group, Id, Member, MemberKind, MemberState, Membership,
+    PropertyDef, PropertyValue, Revision, Snapshot, StaticMembership, Timestamp, TokenRecord,
+    UserType, Workspace,
 };
 
 use crate::dynamic::{self, DynamicGroups};
 use crate::index::ValueRef;
+use crate::permissions::{Permissions, Regrant};
 use crate::MemberSets;
 
 /// What the engine keeps of a member beside its attributes: the attributes (email,
@@ -52,6 +53,7 @@ pub struct WorkspaceState {
     dynamic: DynamicGroups,
     tokens: HashMap<Id, TokenRecord>,
     token_hashes: HashMap<String, Id>,
+    permissions: Permissions,
 }
 
 impl WorkspaceState {
@@ -73,6 +75,13 @@ impl WorkspaceState {
         for token in snapshot.tokens {
             state.add_token(token);
         }
+        // Last, so that each assignment grants over memberships already built.
+        for role in &snapshot.roles {
+            state.upsert_role(role);
+        }
+        for assignment in &snapshot.assignments {
+            state.assign(assignment);
+        }
         Ok(state)
     }
 
@@ -93,6 +102,7 @@ impl WorkspaceState {
             dynamic: DynamicGroups::default(),
             tokens: HashMap::new(),
             token_hashes: HashMap::new(),
+            permissions: Permissions::default(),
         }
     }
 
@@ -152,7 +162,74 @@ impl WorkspaceState {
                     self.token_hashes.remove(&token.hash);
                 }
             }
+            Event::RoleUpserted { role } => self.upsert_role(role),
+            Event::RoleDeleted { id } => {
+                let regrants = self.permissions.delete_role(id);
+                self.regrant(regrants);
+            }
+            Event::RoleAssigned { assignment } => self.assign(assignment),
+            Event::RoleRevoked { group_id, role_id } => {
+                let regrant = self.permissions.revoke(group_id, role_id);
+                self.regrant(regrant);
+            }
         }
+    }
+
+    fn upsert_role(&mut self, role: &roster_model::Role) {
+        let regrants = self.permissions.upsert_role(role);
+        self.regrant(regrants);
+    }
+
+    fn assign(&mut self, assignment: &roster_model::RoleAssignment) {
+        let regrant = self.permissions.assign(assignment);
+        self.regrant(regrant);
+    }
+
+    /// Moves the grant counts of a group's raw members from its old mask to its new.
+    fn regrant(&mut self, regrants: impl IntoIterator<Item = Regrant>) {
+        for (group_id, before, after) in regrants {
+            let Some(group) = self.groups.get(&group_id) else {
+                continue;
+            };
+            let members = self.raw_members(group);
+            self.permissions
+                .adjust_all(&members, before & !after, false);
+            self.permissions.adjust_all(&members, after & !before, true);
+        }
+    }
+
+    /// The members a group counts before deactivated members are left out: its static
+    /// records, its rule's answer, or every member of its kind.
+    pub fn raw_members(&self, group: &Group) -> RoaringBitmap {
+        let sets = &self.sets;
+        match group.default_group {
+            Some(DefaultGroup::AllUsers) => sets.users.clone(),
+            Some(DefaultGroup::Customers) => sets.customers.clone(),
+            _ if group.membership == Membership::Dynamic => {
+                self.dynamic.members(&group.id).cloned().unwrap_or_default()
+            }
+            _ => self.static_sets.get(&group.id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Whether a group's raw membership is its static records.
+    fn counts_records(&self, group: &Id) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.membership == Membership::Static && !g.is_maintained())
+    }
+
+    /// The roles, assignments and grants of the workspace.
+    pub fn permissions(&self) -> &Permissions {
+        &self.permissions
+    }
+
+    /// Whether a member may do something: active, and holding the grant through a group
+    /// (Admins grant everything).
+    pub fn allows(&self, member_id: &Id, grant: roster_model::Grant) -> bool {
+        self.sets
+            .slot(member_id)
+            .is_some_and(|slot| self.permissions.allows(slot, grant))
     }
 
     fn upsert_member(&mut self, member: &Member) {
@@ -163,7 +240,29 @@ impl WorkspaceState {
             self.cores.resize(at + 1, None);
         }
         let fresh = self.cores.get(at).is_none_or(Option::is_none);
-        self.dynamic.upsert_member(slot, fresh, member);
+        let kind_before = self.cores.get(at).and_then(Option::as_ref).map(|c| c.kind);
+        let flipped = self.dynamic.upsert_member(slot, fresh, member);
+        for (group, holds) in flipped {
+            let mask = self.permissions.mask(&group);
+            self.permissions.adjust(slot, mask, holds);
+        }
+        if kind_before != Some(member.kind) {
+            // Joined the kind's maintained group (All Users or Customers), and left the
+            // other kind's if it was one.
+            let maintained = |kind| match kind {
+                MemberKind::User => DefaultGroup::AllUsers,
+                MemberKind::Customer => DefaultGroup::Customers,
+            };
+            if let Some(old) = kind_before.and_then(|k| self.defaults.get(&maintained(k))) {
+                let mask = self.permissions.mask(old);
+                self.permissions.adjust(slot, mask, false);
+            }
+            if let Some(new) = self.defaults.get(&maintained(member.kind)) {
+                let mask = self.permissions.mask(new);
+                self.permissions.adjust(slot, mask, true);
+            }
+        }
+        self.permissions.set_active(slot, member.is_active());
         self.order.insert(member.id, slot);
         self.cores[at] = Some(MemberCore {
             kind: member.kind,
@@ -176,6 +275,16 @@ impl WorkspaceState {
     }
 
     fn upsert_groups(&mut self, groups: &[&Group]) {
+        // Groups that grant something keep their members' grants current: their raw
+        // membership before, to compare with after.
+        let granting: Vec<(Id, GrantMask, RoaringBitmap)> = groups
+            .iter()
+            .filter_map(|g| {
+                let mask = self.permissions.mask(&g.id);
+                let before = self.groups.get(&g.id)?;
+                (mask != 0).then(|| (g.id, mask, self.raw_members(before)))
+            })
+            .collect();
         for group in groups {
             if let Some(old) = self.groups.get(&group.id) {
                 self.group_names.remove(&old.name_key());
@@ -196,6 +305,22 @@ impl WorkspaceState {
                 MemberKind::Customer => sets.customers.clone(),
             },
         );
+        for (id, mask, before) in granting {
+            let Some(group) = self.groups.get(&id) else {
+                continue;
+            };
+            let after = self.raw_members(group);
+            self.permissions
+                .adjust_all(&(&before - &after), mask, false);
+            self.permissions.adjust_all(&(&after - &before), mask, true);
+        }
+        if let Some(admins) = groups
+            .iter()
+            .find(|g| g.default_group == Some(DefaultGroup::Admins))
+        {
+            let regrants = self.permissions.set_admins(admins.id);
+            self.regrant(regrants);
+        }
     }
 
     /// Rebuilds the member in a slot from its core and its kind's columns.
@@ -268,6 +393,11 @@ impl WorkspaceState {
     }
 
     fn delete_group(&mut self, id: &Id) {
+        if let Some(group) = self.groups.get(id) {
+            let members = self.raw_members(group);
+            let mask = self.permissions.forget_group(id);
+            self.permissions.adjust_all(&members, mask, false);
+        }
         if let Some(group) = self.groups.remove(id) {
             self.group_names.remove(&group.name_key());
             if let Some(key) = group.default_group {
@@ -281,10 +411,15 @@ impl WorkspaceState {
 
     fn add_membership(&mut self, membership: StaticMembership) {
         let slot = self.sets.slot_or_insert(membership.member_id);
-        self.static_sets
+        let inserted = self
+            .static_sets
             .entry(membership.group_id)
             .or_default()
             .insert(slot);
+        if inserted && self.counts_records(&membership.group_id) {
+            let mask = self.permissions.mask(&membership.group_id);
+            self.permissions.adjust(slot, mask, true);
+        }
         self.static_members
             .entry(membership.group_id)
             .or_default()
@@ -295,11 +430,15 @@ impl WorkspaceState {
         if let Some(records) = self.static_members.get_mut(group_id) {
             records.remove(member_id);
         }
+        let counts = self.counts_records(group_id);
         if let (Some(set), Some(slot)) = (
             self.static_sets.get_mut(group_id),
             self.sets.slot(member_id),
         ) {
-            set.remove(slot);
+            if set.remove(slot) && counts {
+                let mask = self.permissions.mask(group_id);
+                self.permissions.adjust(slot, mask, false);
+            }
         }
     }
 
@@ -324,6 +463,8 @@ impl WorkspaceState {
                 .flat_map(|g| self.static_memberships(g).cloned())
                 .collect(),
             tokens: self.tokens().into_iter().cloned().collect(),
+            roles: self.permissions.roles_after(None).cloned().collect(),
+            assignments: self.permissions.assignments().cloned().collect(),
         }
     }
 
@@ -363,6 +504,21 @@ impl WorkspaceState {
     /// Members in id order (creation order), starting after `after`.
     pub fn members_after(&self, after: Option<Id>) -> impl Iterator<Item = Member> + '_ {
         self.members_of_kind_after(None, after)
+    }
+
+    /// The members whose slots are in `set`, in id order, starting after `after`: how a
+    /// derived set (the holders of a privilege, say) is listed page by page.
+    pub fn members_in_after<'a>(
+        &'a self,
+        set: &'a RoaringBitmap,
+        after: Option<Id>,
+    ) -> impl Iterator<Item = Member> + 'a {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.order
+            .range((start, Bound::Unbounded))
+            .filter(|(_, slot)| set.contains(**slot))
+            .filter_map(|(_, slot)| self.member_at(*slot))
     }
 
     /// Members of a kind (or of both) in id order, starting after `after`; members of

@@ -15,6 +15,10 @@ pub enum ChangeKind {
     Added,
     /// The member no longer counts.
     Removed,
+    /// The group was given the role.
+    Assigned,
+    /// The group's role was taken away.
+    Revoked,
 }
 
 /// One change of effective membership, as a write produces it.
@@ -33,6 +37,20 @@ pub struct MembershipChange {
     pub cause: String,
 }
 
+/// One change of role assignment, as a write produces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleChange {
+    /// The group.
+    pub group_id: Uuid,
+    /// The role.
+    pub role_id: Uuid,
+    /// `assigned` or `revoked`.
+    pub change: ChangeKind,
+    /// Why: `role_assigned`, `role_revoked`, `role_deleted`, `group_deleted`,
+    /// `workspace_created`.
+    pub cause: String,
+}
+
 /// A stored change-log entry: the change with the revision of the write and its time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChangeRecord {
@@ -42,11 +60,15 @@ pub struct ChangeRecord {
     pub seq: i32,
     /// The group.
     pub group_id: Uuid,
-    /// The member.
-    pub member_id: Uuid,
-    /// `added` or `removed`.
+    /// The member, for a change of membership.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub member_id: Option<Uuid>,
+    /// The role, for a change of role assignment.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role_id: Option<Uuid>,
+    /// `added` or `removed` (membership), `assigned` or `revoked` (role).
     pub change: ChangeKind,
-    /// Why the membership changed.
+    /// Why it changed.
     pub cause: String,
     /// When the write was committed.
     #[serde(with = "time::serde::rfc3339")]

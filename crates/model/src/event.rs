@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Group, Id, Member, PropertyDef, StaticMembership, TokenRecord, Workspace};
+use crate::{
+    Group, Id, Member, PropertyDef, Role, RoleAssignment, StaticMembership, TokenRecord, Workspace,
+};
 
 /// A workspace's revision: strictly increasing, one per committed write.
 pub type Revision = i64;
@@ -64,6 +66,28 @@ pub enum Event {
         /// The revoked token.
         id: Id,
     },
+    /// A role was created or changed.
+    RoleUpserted {
+        /// The role as it now is.
+        role: Role,
+    },
+    /// A role was deleted (its assignments are revoked by events before this one).
+    RoleDeleted {
+        /// The deleted role.
+        id: Id,
+    },
+    /// A group was given a role.
+    RoleAssigned {
+        /// The assignment.
+        assignment: RoleAssignment,
+    },
+    /// A group's role was taken away.
+    RoleRevoked {
+        /// The group.
+        group_id: Id,
+        /// The role.
+        role_id: Id,
+    },
 }
 
 /// Everything the store holds about one workspace at one revision: what an engine is
@@ -84,4 +108,8 @@ pub struct Snapshot {
     pub memberships: Vec<StaticMembership>,
     /// Every live token.
     pub tokens: Vec<TokenRecord>,
+    /// Every role.
+    pub roles: Vec<Role>,
+    /// Every role assignment.
+    pub assignments: Vec<RoleAssignment>,
 }

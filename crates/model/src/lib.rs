@@ -10,15 +10,17 @@ mod event;
 mod group;
 mod member;
 mod property;
+mod role;
 mod token;
 mod workspace;
 
 pub use audit::{Actor, AuditEntry, AuditRecord};
-pub use change::{ChangeKind, ChangeRecord, MembershipChange};
+pub use change::{ChangeKind, ChangeRecord, MembershipChange, RoleChange};
 pub use event::{Event, Revision, Snapshot};
 pub use group::{DefaultGroup, Group, ManagedBy, Membership, MembershipSource, StaticMembership};
 pub use member::{Member, MemberKind, MemberState, UserType};
 pub use property::{PropertyDef, PropertyType, PropertyValue};
+pub use role::{Category, Grant, GrantMask, ObjectType, Privilege, Role, RoleAssignment};
 pub use token::TokenRecord;
 pub use workspace::Workspace;
 

@@ -148,6 +148,12 @@ pub fn new_workspace(
     outcome.events.push(Event::TokenCreated {
         token: token.clone(),
     });
+    for role in crate::roles::default_roles(now) {
+        outcome
+            .audit
+            .push(ctx.audit("role.create", "role", Some(role.id), NOTHING, Some(&role)));
+        outcome.events.push(Event::RoleUpserted { role });
+    }
     Ok(Outcome {
         value: Bootstrap {
             workspace,

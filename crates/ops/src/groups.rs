@@ -415,7 +415,7 @@ pub fn delete(ctx: &Ctx, id: Id, expected_version: Option<i64>) -> Result<Outcom
     }
     check_version(group, expected_version)?;
     // Each recorded membership leaves with the group, and each has its own entry.
-    let mut audit: Vec<_> = ctx
+    let audit: Vec<_> = ctx
         .state
         .static_memberships(&id)
         .map(|record| {
@@ -428,12 +428,15 @@ pub fn delete(ctx: &Ctx, id: Id, expected_version: Option<i64>) -> Result<Outcom
             )
         })
         .collect();
-    audit.push(ctx.audit("group.delete", "group", Some(id), Some(group), NOTHING));
-    Ok(Outcome {
-        value: (),
-        events: vec![Event::GroupDeleted { id }],
-        audit,
-    })
+    // Its roles are revoked first, each in the audit and change logs.
+    let mut outcome = Outcome::unchanged(());
+    crate::roles::revoke_all_of_group(ctx, &mut outcome, id);
+    outcome.audit.extend(audit);
+    outcome
+        .audit
+        .push(ctx.audit("group.delete", "group", Some(id), Some(group), NOTHING));
+    outcome.events.push(Event::GroupDeleted { id });
+    Ok(outcome)
 }
 
 /// Refuses hand edits of groups whose members nobody keeps by hand.

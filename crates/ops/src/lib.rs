@@ -8,11 +8,13 @@
 
 pub mod access;
 mod bootstrap;
+pub mod checks;
 mod error;
 pub mod groups;
 pub mod members;
 mod patch;
 pub mod properties;
+pub mod roles;
 pub mod rules;
 pub mod tokens;
 pub mod transfer;

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use roster_engine::WorkspaceState;
 use roster_model::{
-    Actor, DefaultGroup, Event, Group, Member, MemberKind, Membership, PropertyDef,
-    StaticMembership, Timestamp, UserType, Workspace,
+    Actor, DefaultGroup, Event, Group, Member, MemberKind, Membership, PropertyDef, Role,
+    RoleAssignment, StaticMembership, Timestamp, UserType, Workspace,
 };
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,10 @@ pub enum Record {
     Member(Member),
     /// A member's record in a static group.
     Membership(StaticMembership),
+    /// A role.
+    Role(Role),
+    /// A role held by a group.
+    Assignment(RoleAssignment),
 }
 
 /// The records of a workspace, in the order an import needs them. Tokens are left out
@@ -54,6 +58,8 @@ pub fn export(state: &WorkspaceState) -> Vec<Record> {
     records.extend(snapshot.groups.into_iter().map(Record::Group));
     records.extend(snapshot.members.into_iter().map(Record::Member));
     records.extend(snapshot.memberships.into_iter().map(Record::Membership));
+    records.extend(snapshot.roles.into_iter().map(Record::Role));
+    records.extend(snapshot.assignments.into_iter().map(Record::Assignment));
     records
 }
 
@@ -68,6 +74,10 @@ pub struct Imported {
     pub members: usize,
     /// Static membership records.
     pub memberships: usize,
+    /// Roles.
+    pub roles: usize,
+    /// Role assignments.
+    pub assignments: usize,
 }
 
 fn bad(index: usize, what: &str, message: impl std::fmt::Display) -> OpError {
@@ -110,6 +120,7 @@ pub fn import(
     };
     let (mut properties, mut groups, mut members, mut memberships) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut roles, mut assignments) = (Vec::new(), Vec::new());
     for (i, record) in records {
         match record {
             Record::Workspace { .. } => {
@@ -119,6 +130,8 @@ pub fn import(
             Record::Group(g) => groups.push((i, g)),
             Record::Member(m) => members.push((i, m)),
             Record::Membership(m) => memberships.push((i, m)),
+            Record::Role(r) => roles.push((i, r)),
+            Record::Assignment(a) => assignments.push((i, a)),
         }
     }
     let counts = Imported {
@@ -126,6 +139,8 @@ pub fn import(
         groups: groups.len(),
         members: members.len(),
         memberships: memberships.len(),
+        roles: roles.len(),
+        assignments: assignments.len(),
     };
     let mut state = WorkspaceState::empty(workspace.clone(), 0);
     let mut events = vec![Event::WorkspaceCreated {
@@ -249,6 +264,34 @@ pub fn import(
             return Err(bad(i, "membership", "it appears twice"));
         }
         step(&mut state, Event::MembershipAdded { membership });
+    }
+    for (i, mut role) in roles {
+        role.name = validate::name("name", &role.name).map_err(|e| bad(i, "role", e))?;
+        if state.permissions().role_named(&role.name).is_some() {
+            return Err(bad(
+                i,
+                "role",
+                format!("the name `{}` is taken twice", role.name),
+            ));
+        }
+        role.privileges.sort();
+        role.privileges.dedup();
+        step(&mut state, Event::RoleUpserted { role });
+    }
+    for (i, assignment) in assignments {
+        if state.group(&assignment.group_id).is_none() {
+            return Err(bad(i, "assignment", "its group is not in the file"));
+        }
+        if state.permissions().role(&assignment.role_id).is_none() {
+            return Err(bad(i, "assignment", "its role is not in the file"));
+        }
+        if state
+            .permissions()
+            .is_assigned(&assignment.group_id, &assignment.role_id)
+        {
+            return Err(bad(i, "assignment", "it appears twice"));
+        }
+        step(&mut state, Event::RoleAssigned { assignment });
     }
     for group in state.groups_after(None) {
         if let (Some(owner), Membership::Static) = (group.owner, group.membership) {

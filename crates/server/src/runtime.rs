@@ -19,6 +19,9 @@ use tokio::sync::Mutex;
 /// How often the follower looks for revisions written by other processes.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How long a read that names `at_least_revision` waits for this server to apply it.
+pub const REVISION_WAIT: Duration = Duration::from_secs(2);
+
 /// Why the runtime could not serve a request.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -34,6 +37,14 @@ pub enum RuntimeError {
     /// The engine could not be built from the store.
     #[error("could not load the workspace: {0}")]
     Load(#[from] roster_engine::ApplyError),
+    /// A read named a revision this server has not applied within the wait.
+    #[error("revision {wanted} is not applied yet (this server is at {at}); retry shortly")]
+    RevisionNotReached {
+        /// The revision asked for.
+        wanted: Revision,
+        /// The revision applied.
+        at: Revision,
+    },
 }
 
 /// One workspace's engine and the lock that orders this process's writes to it.
@@ -96,10 +107,21 @@ pub fn first_write<'a>(
                 })
         })
         .collect();
+    let role_changes = state
+        .permissions()
+        .assignments()
+        .map(|a| roster_model::RoleChange {
+            group_id: a.group_id,
+            role_id: a.role_id,
+            change: roster_model::ChangeKind::Assigned,
+            cause: "workspace_created".into(),
+        })
+        .collect();
     OwnedWrite {
         events,
         audit,
         changes,
+        role_changes,
         at,
     }
 }
@@ -109,6 +131,7 @@ pub struct OwnedWrite<'a> {
     events: &'a [roster_model::Event],
     audit: &'a [roster_model::AuditEntry],
     changes: Vec<roster_model::MembershipChange>,
+    role_changes: Vec<roster_model::RoleChange>,
     at: roster_model::Timestamp,
 }
 
@@ -119,6 +142,7 @@ impl OwnedWrite<'_> {
             events: self.events,
             audit: self.audit,
             changes: &self.changes,
+            role_changes: &self.role_changes,
             at: self.at,
         }
     }
@@ -212,6 +236,35 @@ impl Roster {
         Ok(())
     }
 
+    /// Returns once the workspace's engine has applied `revision`, catching up with the
+    /// store at once and then as the follower would; refuses after [`REVISION_WAIT`].
+    /// How a client that wrote through another server reads its own write here.
+    pub async fn wait_for_revision(
+        &self,
+        handle: &WorkspaceHandle,
+        id: Id,
+        revision: Revision,
+    ) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + REVISION_WAIT;
+        loop {
+            if handle.revision() >= revision {
+                return Ok(());
+            }
+            let missed = self.store.events_after(id, handle.revision()).await?;
+            handle.apply(&missed);
+            if handle.revision() >= revision {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RuntimeError::RevisionNotReached {
+                    wanted: revision,
+                    at: handle.revision(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Runs an operation as one write: decided against the state current with the store,
     /// committed with its audit entries, applied to the engine before returning. An
     /// operation that changes nothing commits nothing and answers the current revision.
@@ -236,8 +289,10 @@ impl Roster {
             })?;
             // Decided against committed state, so the changes it predicts are exact.
             let changes = state.membership_changes(&outcome.events);
-            (outcome, changes)
+            let role_changes = state.role_changes(&outcome.events);
+            (outcome, (changes, role_changes))
         };
+        let (changes, role_changes) = changes;
         if outcome.events.is_empty() {
             return Ok((outcome.value, handle.revision()));
         }
@@ -246,6 +301,7 @@ impl Roster {
             events: &outcome.events,
             audit: &outcome.audit,
             changes: &changes,
+            role_changes: &role_changes,
             at: now,
         })
         .await?;

@@ -7,6 +7,8 @@ mod support;
 #[path = "api/kit.rs"]
 mod kit;
 
+#[path = "api/access.rs"]
+mod access;
 #[path = "api/defaults.rs"]
 mod defaults;
 #[path = "api/dynamic.rs"]
@@ -21,3 +23,5 @@ mod members;
 mod random_rules;
 #[path = "api/records.rs"]
 mod records;
+#[path = "api/roles.rs"]
+mod roles;

@@ -474,8 +474,8 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
     let text = std::fs::read_to_string(&first).unwrap();
     assert_eq!(
         text.lines().count(),
-        1 + 1 + 9 + 3 + 5,
-        "workspace, property, 9 groups, 3 members, 5 memberships (admin in Admins, Platform Users and Team as owner; bob in Platform Users and Team)"
+        1 + 1 + 9 + 3 + 5 + 5,
+        "workspace, property, 9 groups, 3 members, 5 memberships (admin in Admins, Platform Users and Team as owner; bob in Platform Users and Team), 5 default roles"
     );
 
     let target = format!("sqlite://{}", dir.path().join("copy.db").display());

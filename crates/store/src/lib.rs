@@ -13,8 +13,8 @@ pub use error::StoreError;
 
 use async_trait::async_trait;
 use roster_model::{
-    AuditEntry, AuditRecord, ChangeRecord, Event, Id, MembershipChange, Revision, Snapshot,
-    Timestamp, Workspace,
+    AuditEntry, AuditRecord, ChangeRecord, Event, Id, MembershipChange, Revision, RoleChange,
+    Snapshot, Timestamp, Workspace,
 };
 
 /// The result of a store call.
@@ -90,6 +90,8 @@ pub struct Write<'a> {
     pub audit: &'a [AuditEntry],
     /// The changes of effective membership, appended to the change log.
     pub changes: &'a [MembershipChange],
+    /// The changes of role assignment, appended to the change log after them.
+    pub role_changes: &'a [RoleChange],
     /// The time stamped on the audit entries and changes.
     pub at: Timestamp,
 }

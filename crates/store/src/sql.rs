@@ -71,16 +71,26 @@ fn audit_from_row(row: AuditRow) -> Result<roster_model::AuditRecord> {
 }
 
 /// A change-log row as the table holds it.
-type ChangeRow = (i64, i32, String, String, String, String, i64);
+type ChangeRow = (
+    i64,
+    i32,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    i64,
+);
 
 fn change_from_row(
-    (revision, seq, group_id, member_id, change, cause, at): ChangeRow,
+    (revision, seq, group_id, member_id, role_id, change, cause, at): ChangeRow,
 ) -> Result<roster_model::ChangeRecord> {
     Ok(roster_model::ChangeRecord {
         revision,
         seq,
         group_id: parse_id(&group_id)?,
-        member_id: parse_id(&member_id)?,
+        member_id: member_id.as_deref().map(parse_id).transpose()?,
+        role_id: role_id.as_deref().map(parse_id).transpose()?,
         change: serde_json::from_value(serde_json::Value::String(change))?,
         cause,
         at: roster_model::from_micros(at),
@@ -123,7 +133,7 @@ macro_rules! sql_store {
                 revision: roster_model::Revision,
                 write: crate::Write<'_>,
             ) -> Result<()> {
-                let crate::Write { events, audit, changes, at } = write;
+                let crate::Write { events, audit, changes, role_changes, at } = write;
                 let ws = workspace.to_string();
                 for (seq, event) in events.iter().enumerate() {
                     Self::apply_event(&mut *conn, &ws, event).await?;
@@ -136,18 +146,25 @@ macro_rules! sql_store {
                         .await?;
                 }
                 let at = roster_model::to_micros(at);
-                for (seq, change) in changes.iter().enumerate() {
+                let membership_rows = changes.iter().map(|c| {
+                    (c.group_id, Some(c.member_id), None, c.change, c.cause.as_str())
+                });
+                let role_rows = role_changes.iter().map(|c| {
+                    (c.group_id, None, Some(c.role_id), c.change, c.cause.as_str())
+                });
+                for (seq, (group_id, member_id, role_id, change, cause)) in membership_rows.chain(role_rows).enumerate() {
                     sqlx::query(
-                        "INSERT INTO changes (workspace_id, revision, seq, group_id, member_id, change, cause, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO changes (workspace_id, revision, seq, group_id, member_id, role_id, change, cause, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(&ws)
                     .bind(revision)
                     .bind(seq as i32)
-                    .bind(change.group_id.to_string())
-                    .bind(change.member_id.to_string())
-                    .bind(tag(&change.change))
-                    .bind(&change.cause)
+                    .bind(group_id.to_string())
+                    .bind(member_id.map(|id: Id| id.to_string()))
+                    .bind(role_id.map(|id: Id| id.to_string()))
+                    .bind(tag(&change))
+                    .bind(cause)
                     .bind(at)
                     .execute(&mut *conn)
                     .await?;
@@ -231,6 +248,7 @@ macro_rules! sql_store {
                     }
                     Event::GroupDeleted { id } => {
                         for statement in [
+                            "DELETE FROM role_assignments WHERE group_id = $1 AND workspace_id = $2",
                             "DELETE FROM memberships WHERE group_id = $1 AND workspace_id = $2",
                             "DELETE FROM groups WHERE id = $1 AND workspace_id = $2",
                         ] {
@@ -266,6 +284,46 @@ macro_rules! sql_store {
                             .bind(token.member_id.to_string())
                             .bind(&token.hash)
                             .bind(serde_json::to_string(token)?)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::RoleUpserted { role } => {
+                        sqlx::query(
+                            "INSERT INTO roles (id, workspace_id, name_key, doc) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (id) DO UPDATE SET name_key = excluded.name_key, doc = excluded.doc",
+                        )
+                        .bind(role.id.to_string())
+                        .bind(ws)
+                        .bind(role.name_key())
+                        .bind(serde_json::to_string(role)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::RoleDeleted { id } => {
+                        for statement in [
+                            "DELETE FROM role_assignments WHERE role_id = $1 AND workspace_id = $2",
+                            "DELETE FROM roles WHERE id = $1 AND workspace_id = $2",
+                        ] {
+                            sqlx::query(statement).bind(id.to_string()).bind(ws).execute(&mut *conn).await?;
+                        }
+                    }
+                    Event::RoleAssigned { assignment } => {
+                        sqlx::query(
+                            "INSERT INTO role_assignments (workspace_id, group_id, role_id, doc) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (group_id, role_id) DO NOTHING",
+                        )
+                        .bind(ws)
+                        .bind(assignment.group_id.to_string())
+                        .bind(assignment.role_id.to_string())
+                        .bind(serde_json::to_string(assignment)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::RoleRevoked { group_id, role_id } => {
+                        sqlx::query("DELETE FROM role_assignments WHERE group_id = $1 AND role_id = $2 AND workspace_id = $3")
+                            .bind(group_id.to_string())
+                            .bind(role_id.to_string())
+                            .bind(ws)
                             .execute(&mut *conn)
                             .await?;
                     }
@@ -382,6 +440,9 @@ macro_rules! sql_store {
                     )
                     .await?,
                     memberships: memberships.into_iter().map(membership_from_row).collect::<Result<_>>()?,
+                    roles: Self::docs(&mut tx, "SELECT doc FROM roles WHERE workspace_id = $1", &ws).await?,
+                    assignments: Self::docs(&mut tx, "SELECT doc FROM role_assignments WHERE workspace_id = $1", &ws)
+                        .await?,
                 };
                 tx.commit().await?;
                 Ok(Some(snapshot))
@@ -410,7 +471,7 @@ macro_rules! sql_store {
                 limit: u32,
             ) -> Result<Vec<roster_model::ChangeRecord>> {
                 let rows: Vec<ChangeRow> = sqlx::query_as(
-                    "SELECT revision, seq, group_id, member_id, change, cause, at FROM changes \
+                    "SELECT revision, seq, group_id, member_id, role_id, change, cause, at FROM changes \
                      WHERE workspace_id = $1 AND (revision > $2 OR (revision = $2 AND seq > $3)) \
                      ORDER BY revision, seq LIMIT $4",
                 )

@@ -6,9 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use roster_engine::WorkspaceState;
-use roster_model::{
-    DefaultGroup, Group, Id, MemberKind, MemberState, Membership, MembershipSource,
-};
+use roster_model::{DefaultGroup, Group, Id, MemberKind, MemberState, Membership};
 use roster_ops::access;
 use roster_ops::groups::{self, GroupPatch, NewGroup, RuleEffect};
 use serde::{Deserialize, Serialize};
@@ -168,34 +166,7 @@ pub async fn remove(
     ))
 }
 
-/// Why a member is in a group.
-#[derive(Serialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Added by someone.
-    Manual,
-    /// Joined by invitation.
-    Invitation,
-    /// Provisioned by the identity provider.
-    Scim,
-    /// Added by Roster (bootstrap, joining Platform Users, owner).
-    System,
-    /// Every member of its kind belongs (All Users, Customers).
-    Default,
-    /// The group's rule holds for the member.
-    Rule,
-}
-
-impl From<MembershipSource> for Reason {
-    fn from(source: MembershipSource) -> Self {
-        match source {
-            MembershipSource::Manual => Reason::Manual,
-            MembershipSource::Invitation => Reason::Invitation,
-            MembershipSource::Scim => Reason::Scim,
-            MembershipSource::System => Reason::System,
-        }
-    }
-}
+pub use roster_ops::checks::Reason;
 
 /// One member of a group.
 #[derive(Serialize, ToSchema)]

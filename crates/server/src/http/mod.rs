@@ -2,6 +2,7 @@
 //! [`problem`], inputs checked in [`extract`], the OpenAPI document built from the
 //! handlers' annotations in [`openapi`].
 
+mod access;
 mod audit;
 mod changes;
 pub mod extract;
@@ -10,6 +11,7 @@ mod members;
 mod openapi;
 pub mod problem;
 mod properties;
+mod roles;
 mod rules;
 mod tokens;
 mod workspace;
@@ -45,6 +47,8 @@ pub fn router(roster: Arc<Roster>) -> Router {
         .merge(properties::routes())
         .merge(groups::routes())
         .merge(rules::routes())
+        .merge(roles::routes())
+        .merge(access::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(changes::routes())

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, changes, groups, members, properties, rules, tokens, workspace};
+use super::{access, audit, changes, groups, members, properties, roles, rules, tokens, workspace};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,9 +19,12 @@ use super::{audit, changes, groups, members, properties, rules, tokens, workspac
         audit::list,
         changes::list,
         rules::preview,
+        roles::list, roles::create, roles::show, roles::update, roles::remove, roles::object_types,
+        roles::group_roles, roles::assign, roles::revoke,
+        access::check, access::explain, access::who,
         workspace::show,
     ),
-    components(schemas(roster_model::Member, roster_model::Group, roster_model::PropertyDef, super::Problem)),
+    components(schemas(roster_model::Member, roster_model::Group, roster_model::PropertyDef, roster_model::Role, roster_model::Grant, super::Problem)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]

@@ -205,6 +205,12 @@ impl From<RuntimeError> for ApiError {
         match error {
             RuntimeError::Op(op) => op.into(),
             RuntimeError::WorkspaceNotFound => Self::not_found("workspace not found"),
+            RuntimeError::RevisionNotReached { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "revision-not-reached",
+                "Revision not reached",
+                error.to_string(),
+            ),
             other => Self::internal(&other),
         }
     }

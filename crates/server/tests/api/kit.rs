@@ -155,6 +155,51 @@ impl Server {
             .await
     }
 
+    pub async fn put(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::PUT, path, Some(token), None).await
+    }
+
+    /// Creates a role granting `privileges` (`(object_type, privilege)`) as the admin.
+    pub async fn role(&self, name: &str, privileges: &[(&str, &str)]) -> String {
+        let privileges: Vec<Value> = privileges
+            .iter()
+            .map(|(o, p)| json!({"object_type": o, "privilege": p}))
+            .collect();
+        self.post(
+            "/api/v1/roles",
+            &self.admin_token,
+            json!({"name": name, "privileges": privileges}),
+        )
+        .await
+        .expect(201)
+        .id()
+    }
+
+    /// Asks whether `member` may do `privilege` on `object_type`, as `token`.
+    pub async fn allowed(
+        &self,
+        token: &str,
+        member: &str,
+        privilege: &str,
+        object_type: &str,
+    ) -> bool {
+        let answer = self
+            .post(
+                "/api/v1/access/check",
+                token,
+                json!({"member_id": member, "privilege": privilege, "object_type": object_type}),
+            )
+            .await
+            .expect(200);
+        assert!(
+            answer.body["revision"].as_i64().is_some(),
+            "a check answers its revision"
+        );
+        answer.body["allowed"]
+            .as_bool()
+            .expect("allowed is a boolean")
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Answer {
         self.call(Method::DELETE, path, Some(token), None).await
     }

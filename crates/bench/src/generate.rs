@@ -9,8 +9,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use roster_model::{
-    new_id, Event, Group, ManagedBy, Member, MemberKind, MemberState, Membership, PropertyDef,
-    PropertyType, PropertyValue, UserType,
+    new_id, Event, Grant, Group, Id, ManagedBy, Member, MemberKind, MemberState, Membership,
+    MembershipSource, PropertyDef, PropertyType, PropertyValue, Role, RoleAssignment,
+    StaticMembership, UserType,
 };
 use roster_rules::{AttrType, Condition, Expr, Literal, Op, Span};
 
@@ -301,6 +302,110 @@ pub fn group_events(rules: &[String]) -> Vec<Event> {
             group: group(i, rule),
         })
         .collect()
+}
+
+/// The size of the static group the access benchmark assigns a role to while timing.
+pub const TARGET_GROUP_SIZE: usize = 100_000;
+
+/// Static groups for the access benchmark: the first holds exactly
+/// [`TARGET_GROUP_SIZE`] members (the one a role is assigned to while timed); the others
+/// hold from 1 to 10,000 random members, log-uniformly. Returns the group events followed
+/// by the membership events.
+pub fn static_groups(rng: &mut StdRng, count: usize, members: &[Id]) -> Vec<Event> {
+    let now = roster_model::from_micros(0);
+    let mut groups = Vec::with_capacity(count);
+    let mut records = Vec::new();
+    for i in 0..count {
+        let group = Group {
+            name: format!("static {i}"),
+            membership: Membership::Static,
+            rule: None,
+            ..self::group(i, "")
+        };
+        let size = if i == 0 {
+            TARGET_GROUP_SIZE
+        } else {
+            let exponent = rng.gen_range(0.0..4.0_f64);
+            10f64.powf(exponent).round() as usize
+        };
+        for member_id in members
+            .choose_multiple(rng, size.min(members.len()))
+            .copied()
+        {
+            records.push(Event::MembershipAdded {
+                membership: StaticMembership {
+                    group_id: group.id,
+                    member_id,
+                    source: MembershipSource::Manual,
+                    added_by: None,
+                    added_at: now,
+                },
+            });
+        }
+        groups.push(Event::GroupUpserted { group });
+    }
+    groups.extend(records);
+    groups
+}
+
+/// Roles for the access benchmark, each granting one to three random privileges of the
+/// 16, as focused roles do ("ticket triage", "issue reader").
+pub fn roles(rng: &mut StdRng, count: usize) -> Vec<Role> {
+    let now = roster_model::from_micros(0);
+    let all: Vec<Grant> = Grant::all().collect();
+    (0..count)
+        .map(|i| {
+            let size = rng.gen_range(1..=3);
+            let mut privileges: Vec<Grant> = all.choose_multiple(rng, size).copied().collect();
+            privileges.sort();
+            Role {
+                id: new_id(),
+                name: format!("role {i}"),
+                description: String::new(),
+                privileges,
+                default: false,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            }
+        })
+        .collect()
+}
+
+/// `count` distinct random assignments of `roles` to groups: a share `dynamic_share` to
+/// `dynamic` groups, the rest to `fixed` (static) ones. Generated dynamic groups hold a
+/// quarter of all members each, so a few roles on them already grant nearly everyone
+/// nearly everything; most roles sit on hand-kept groups, as in practice.
+pub fn assignments(
+    rng: &mut StdRng,
+    count: usize,
+    (dynamic, fixed): (&[Id], &[Id]),
+    dynamic_share: f64,
+    roles: &[Id],
+) -> Vec<RoleAssignment> {
+    let now = roster_model::from_micros(0);
+    let mut seen = std::collections::HashSet::new();
+    let wanted = count.min((dynamic.len() + fixed.len()) * roles.len());
+    let mut out = Vec::with_capacity(wanted);
+    while out.len() < wanted {
+        let pool = if rng.gen_bool(dynamic_share) || fixed.is_empty() {
+            dynamic
+        } else {
+            fixed
+        };
+        let (Some(group_id), Some(role_id)) = (pool.choose(rng), roles.choose(rng)) else {
+            break;
+        };
+        if seen.insert((*group_id, *role_id)) {
+            out.push(RoleAssignment {
+                group_id: *group_id,
+                role_id: *role_id,
+                assigned_by: None,
+                assigned_at: now,
+            });
+        }
+    }
+    out
 }
 
 /// The generator's random source for a seed.

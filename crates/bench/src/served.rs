@@ -44,18 +44,47 @@ async fn commit(roster: &Roster, workspace: Id, events: &[Event]) -> Result<(), 
     Ok(())
 }
 
-/// Runs the served figures over the same generated workspace as the engine figures.
-pub async fn run(
+/// A generated workspace written into a fresh SQLite database.
+pub struct Filled {
+    /// The database's URL.
+    pub url: String,
+    /// The folder holding it, removed by [`Filled::remove`].
+    pub dir: std::path::PathBuf,
+    /// The workspace.
+    pub workspace: Id,
+    /// The bootstrap admin's id and token.
+    pub admin: (Id, String),
+    /// The members' ids, in the order generated.
+    pub ids: Vec<Id>,
+    /// How long writing took.
+    pub fill: Duration,
+}
+
+impl Filled {
+    /// The database's size on disk.
+    pub fn bytes(&self) -> u64 {
+        std::fs::metadata(self.dir.join("bench.db")).map_or(0, |m| m.len())
+            + std::fs::metadata(self.dir.join("bench.db-wal")).map_or(0, |m| m.len())
+    }
+
+    /// Deletes the database.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Writes the generated workspace (`members` members and `groups`, the events of the
+/// dynamic groups) into a fresh SQLite database, then the events `more` makes from the
+/// members' ids.
+pub async fn fill(
     rng: &mut StdRng,
     members: u32,
-    rules: &[String],
-    patches: u32,
-) -> Result<Served, Box<dyn Error>> {
+    groups: &[Event],
+    more: impl FnOnce(&mut StdRng, &[Id]) -> Vec<Event>,
+) -> Result<Filled, Box<dyn Error>> {
     let dir = std::env::temp_dir().join(format!("roster-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("bench.db");
-    let url = format!("sqlite://{}", path.display());
-
+    let url = format!("sqlite://{}", dir.join("bench.db").display());
     let filling = Instant::now();
     let roster = Roster::open(&url).await?;
     let (bootstrap, secret) = roster
@@ -75,23 +104,51 @@ pub async fn run(
             batch.clear();
         }
     }
-    let groups = generate::group_events(rules);
     for chunk in groups.chunks(1_000) {
         commit(&roster, workspace, chunk).await?;
     }
+    for chunk in more(rng, &ids).chunks(20_000) {
+        commit(&roster, workspace, chunk).await?;
+    }
     drop(roster);
-    let fill = filling.elapsed();
+    Ok(Filled {
+        url,
+        dir,
+        workspace,
+        admin: (bootstrap.admin.id, secret),
+        ids,
+        fill: filling.elapsed(),
+    })
+}
 
+/// Opens the database and builds every workspace's engine, timed; then serves HTTP on
+/// a loopback port.
+pub async fn start(
+    url: &str,
+) -> Result<(Arc<Roster>, Duration, std::net::SocketAddr), Box<dyn Error>> {
     let starting = Instant::now();
-    let roster: Arc<Roster> = Roster::open(&url).await?;
+    let roster: Arc<Roster> = Roster::open(url).await?;
     roster.load_all().await?;
     let start = starting.elapsed();
-    let handle = roster.workspace(workspace).await?;
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let app = roster::http::router(roster.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((roster, start, address))
+}
+
+/// Runs the served figures over the same generated workspace as the engine figures.
+pub async fn run(
+    rng: &mut StdRng,
+    members: u32,
+    rules: &[String],
+    patches: u32,
+) -> Result<Served, Box<dyn Error>> {
+    let groups = generate::group_events(rules);
+    let filled = fill(rng, members, &groups, |_, _| Vec::new()).await?;
+    let (roster, start, address) = start(&filled.url).await?;
+    let handle = roster.workspace(filled.workspace).await?;
+    let (ids, secret) = (&filled.ids, &filled.admin.1);
     let client = reqwest::Client::new();
     let mut times = Vec::with_capacity(patches as usize);
     for _ in 0..patches {
@@ -112,7 +169,7 @@ pub async fn run(
         let sent = Instant::now();
         let response = client
             .patch(format!("http://{address}/api/v1/members/{id}"))
-            .bearer_auth(&secret)
+            .bearer_auth(secret)
             .json(&body)
             .send()
             .await?;
@@ -124,12 +181,12 @@ pub async fn run(
         }
     }
     times.sort();
-    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(dir.join("bench.db-wal")).map_or(0, |m| m.len());
+    let bytes = filled.bytes();
+    drop(handle);
     drop(roster);
-    let _ = std::fs::remove_dir_all(&dir);
+    filled.remove();
     Ok(Served {
-        fill,
+        fill: filled.fill,
         start,
         patches: times,
         bytes,

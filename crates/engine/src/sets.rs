@@ -8,7 +8,9 @@ use roster_model::{Id, Member, MemberKind};
 /// at any time stays meaningful.
 #[derive(Debug, Default, Clone)]
 pub struct MemberSets {
-    slots: HashMap<Id, u32>,
+    /// Hashed with foldhash rather than SipHash: ids come from the store, not from an
+    /// attacker choosing collisions, and this lookup is most of an access check.
+    slots: HashMap<Id, u32, foldhash::fast::RandomState>,
     ids: Vec<Id>,
     /// Members whose state is `active`.
     pub active: RoaringBitmap,

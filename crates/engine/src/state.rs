@@ -232,6 +232,16 @@ impl WorkspaceState {
             .is_some_and(|slot| self.permissions.allows(slot, grant))
     }
 
+    /// [`allows`](Self::allows) for a member that exists; `None` for one that does not:
+    /// one lookup for both questions a check asks.
+    pub fn allows_member(&self, member_id: &Id, grant: roster_model::Grant) -> Option<bool> {
+        let slot = self.sets.slot(member_id)?;
+        self.cores
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map(|_| self.permissions.allows(slot, grant))
+    }
+
     fn upsert_member(&mut self, member: &Member) {
         self.sets.index(member);
         let slot = self.sets.slot_or_insert(member.id);
@@ -483,9 +493,11 @@ impl WorkspaceState {
         self.member_at(self.sets.slot(id)?)
     }
 
-    /// Whether a member exists.
+    /// Whether a member exists (one hash lookup: a batch of checks asks it per question).
     pub fn has_member(&self, id: &Id) -> bool {
-        self.order.contains_key(id)
+        self.sets
+            .slot(id)
+            .is_some_and(|slot| self.cores.get(slot as usize).is_some_and(Option::is_some))
     }
 
     /// A member by email, compared case-insensitively: found through the email column's

@@ -86,13 +86,13 @@ pub fn check_all(ctx: &Ctx, questions: &[Question]) -> Result<Vec<bool>, OpError
         .iter()
         .enumerate()
         .map(|(at, q)| {
-            if !ctx.state.has_member(&q.member_id) {
+            let Some(allowed) = ctx.state.allows_member(&q.member_id, q.grant()) else {
                 return Err(OpError::NotFound(format!("checks[{at}]: member not found")));
-            }
+            };
             if !(admin || (internal && actor == Some(q.member_id))) {
                 return Err(OpError::Forbidden(format!("checks[{at}]: {ASK_RULE}")));
             }
-            Ok(ctx.state.allows(&q.member_id, q.grant()))
+            Ok(allowed)
         })
         .collect()
 }

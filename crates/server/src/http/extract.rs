@@ -130,6 +130,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body is empty; send a JSON object",
         ));
     }
+    // The common case, a well-formed object of the right shape, is read straight into
+    // `T`; only a body that fails is read again as a value to say what is wrong.
+    let object = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if object {
+        if let Ok(parsed) = serde_json::from_slice::<T>(bytes) {
+            return Ok(parsed);
+        }
+    }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("malformed JSON: {error}")))?;
     if !value.is_object() {

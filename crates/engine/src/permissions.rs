@@ -16,6 +16,9 @@ use roster_model::{Grant, GrantMask, Id, Role, RoleAssignment};
 
 /// The bit of a member's word that says it is active.
 const ACTIVE: u32 = 1 << 16;
+/// The bit of a slot's word that says a member holds it (a slot can be given to an id
+/// seen only in a membership record).
+const MEMBER: u32 = 1 << 17;
 
 /// Every grant.
 pub const ALL_GRANTS: GrantMask = GrantMask::MAX;
@@ -36,8 +39,10 @@ pub struct Permissions {
     masks: HashMap<Id, GrantMask>,
     /// The Admins group, which grants everything.
     admins: Option<Id>,
-    /// By slot: per grant, how many granting groups hold the member.
-    counts: Vec<[u32; 16]>,
+    /// Per grant, by slot: how many groups granting it hold the member. One array per
+    /// grant rather than one record per member, so that granting a large group walks
+    /// a few dense arrays in slot order instead of a cache line per member.
+    counts: [Vec<u32>; 16],
     /// By slot: a bit per grant held, and [`ACTIVE`].
     words: Vec<u32>,
 }
@@ -103,6 +108,14 @@ impl Permissions {
         self.words
             .get(slot as usize)
             .is_some_and(|w| w & want == want)
+    }
+
+    /// For a slot that holds a member, whether it is active and holds `grant`; `None`
+    /// for a slot without a member. One load answers both.
+    pub fn answer(&self, slot: u32, grant: Grant) -> Option<bool> {
+        let word = *self.words.get(slot as usize)?;
+        let want = ACTIVE | u32::from(grant.bit());
+        (word & MEMBER != 0).then_some(word & want == want)
     }
 
     /// Every active member holding `grant`, by slot.
@@ -236,13 +249,12 @@ impl Permissions {
         mask
     }
 
-    fn slot_mut(&mut self, slot: u32) -> Option<(&mut [u32; 16], &mut u32)> {
+    fn word_mut(&mut self, slot: u32) -> Option<&mut u32> {
         let at = slot as usize;
         if self.words.len() <= at {
             self.words.resize(at + 1, 0);
-            self.counts.resize(at + 1, [0; 16]);
         }
-        Some((self.counts.get_mut(at)?, self.words.get_mut(at)?))
+        self.words.get_mut(at)
     }
 
     /// The member in `slot` joined (or, with `joined` false, left) the raw membership
@@ -251,39 +263,77 @@ impl Permissions {
         if mask == 0 {
             return;
         }
-        let Some((counts, word)) = self.slot_mut(slot) else {
-            return;
-        };
-        for (bit, count) in counts.iter_mut().enumerate() {
+        let at = slot as usize;
+        let mut word = self.word_mut(slot).map_or(0, |w| *w);
+        for (bit, counts) in self.counts.iter_mut().enumerate() {
             if mask & (1 << bit) == 0 {
                 continue;
             }
+            if counts.len() <= at {
+                counts.resize(at + 1, 0);
+            }
+            let Some(count) = counts.get_mut(at) else {
+                continue;
+            };
             *count = if joined {
                 count.saturating_add(1)
             } else {
                 count.saturating_sub(1)
             };
             if *count == 0 {
-                *word &= !(1 << bit);
+                word &= !(1 << bit);
             } else {
-                *word |= 1 << bit;
+                word |= 1 << bit;
             }
+        }
+        if let Some(w) = self.word_mut(slot) {
+            *w = word;
         }
     }
 
-    /// Every member of `members` joined or left groups granting `mask`.
+    /// Every member of `members` joined or left groups granting `mask`: grant by grant,
+    /// each a walk of one dense array in slot order.
     pub(crate) fn adjust_all(&mut self, members: &RoaringBitmap, mask: GrantMask, joined: bool) {
         if mask == 0 {
             return;
         }
-        for slot in members {
-            self.adjust(slot, mask, joined);
+        let Some(top) = members.max() else {
+            return;
+        };
+        let needed = top as usize + 1;
+        if self.words.len() < needed {
+            self.words.resize(needed, 0);
+        }
+        for (bit, counts) in self.counts.iter_mut().enumerate() {
+            if mask & (1 << bit) == 0 {
+                continue;
+            }
+            if counts.len() < needed {
+                counts.resize(needed, 0);
+            }
+            for slot in members {
+                let at = slot as usize;
+                let (Some(count), Some(word)) = (counts.get_mut(at), self.words.get_mut(at)) else {
+                    continue;
+                };
+                *count = if joined {
+                    count.saturating_add(1)
+                } else {
+                    count.saturating_sub(1)
+                };
+                if *count == 0 {
+                    *word &= !(1 << bit);
+                } else {
+                    *word |= 1 << bit;
+                }
+            }
         }
     }
 
-    /// Records whether the member in `slot` is active.
-    pub(crate) fn set_active(&mut self, slot: u32, active: bool) {
-        if let Some((_, word)) = self.slot_mut(slot) {
+    /// Records that `slot` holds a member, and whether it is active.
+    pub(crate) fn set_member(&mut self, slot: u32, active: bool) {
+        if let Some(word) = self.word_mut(slot) {
+            *word |= MEMBER;
             if active {
                 *word |= ACTIVE;
             } else {

@@ -235,13 +235,21 @@ impl WorkspaceState {
     /// [`allows`](Self::allows) for a member that exists; `None` for one that does not:
     /// one lookup for both questions a check asks.
     pub fn allows_member(&self, member_id: &Id, grant: roster_model::Grant) -> Option<bool> {
-        let slot = self.sets.slot(member_id)?;
-        self.cores
-            .get(slot as usize)
-            .and_then(Option::as_ref)
-            .map(|_| self.permissions.allows(slot, grant))
+        self.permissions.answer(self.sets.slot(member_id)?, grant)
     }
 
+    /// [`allows_member`](Self::allows_member) for many questions. The members' slots
+    /// are looked up in one pass and their words read in a second: the loads of one pass
+    /// do not wait on each other, so the processor overlaps them, where asking one
+    /// question after another waits for each lookup and then for each word.
+    pub fn allows_many(&self, questions: &[(Id, roster_model::Grant)]) -> Vec<Option<bool>> {
+        let slots: Vec<Option<u32>> = questions.iter().map(|(id, _)| self.sets.slot(id)).collect();
+        slots
+            .into_iter()
+            .zip(questions)
+            .map(|(slot, (_, grant))| self.permissions.answer(slot?, *grant))
+            .collect()
+    }
     fn upsert_member(&mut self, member: &Member) {
         self.sets.index(member);
         let slot = self.sets.slot_or_insert(member.id);
@@ -272,7 +280,7 @@ impl WorkspaceState {
                 self.permissions.adjust(slot, mask, true);
             }
         }
-        self.permissions.set_active(slot, member.is_active());
+        self.permissions.set_member(slot, member.is_active());
         self.order.insert(member.id, slot);
         self.cores[at] = Some(MemberCore {
             kind: member.kind,

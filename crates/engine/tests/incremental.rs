@@ -7,14 +7,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use common::{member, rule, schema};
 use proptest::prelude::*;
 use roster_engine::{dynamic, WorkspaceState};
 use roster_model::{
-    ChangeKind, Event, Group, Id, ManagedBy, Member, MemberKind, MemberState, Membership,
-    PropertyDef, PropertyType, PropertyValue, UserType, Workspace,
+    ChangeKind, Event, Group, Id, Member, MemberKind, MemberState, PropertyDef, PropertyType,
+    PropertyValue, Workspace,
 };
 use roster_rules::{check, Expr, Value};
 
@@ -164,40 +164,13 @@ impl World {
 
     fn member(&self, which: usize) -> Member {
         let id = self.members[which];
-        self.state.member(&id).unwrap_or_else(|| Member {
-            id,
-            kind: MemberKind::User,
-            user_type: Some(UserType::TeamMember),
-            email: Some(format!("m{which}@Example.test")),
-            display_name: format!("Member {which}"),
-            state: MemberState::Active,
-            account: None,
-            email_verified: None,
-            properties: BTreeMap::new(),
-            created_at: at(),
-            updated_at: at(),
-        })
+        self.state
+            .member(&id)
+            .unwrap_or_else(|| common::new_user(id, which))
     }
 
     fn group(&self, which: usize, rule: Option<String>) -> Group {
-        Group {
-            id: self.groups[which],
-            name: format!("g{which}"),
-            description: String::new(),
-            member_kind: MemberKind::User,
-            membership: if rule.is_some() {
-                Membership::Dynamic
-            } else {
-                Membership::Static
-            },
-            rule,
-            owner: None,
-            default_group: None,
-            managed_by: ManagedBy::Roster,
-            version: 1,
-            created_at: at(),
-            updated_at: at(),
-        }
+        common::user_group(self.groups[which], which, rule)
     }
 }
 

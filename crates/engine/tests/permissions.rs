@@ -8,15 +8,15 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use common::{member, rule, schema};
 use proptest::prelude::*;
 use roster_engine::WorkspaceState;
 use roster_model::{
-    ChangeKind, DefaultGroup, Event, Grant, GrantMask, Group, Id, ManagedBy, Member, MemberKind,
-    MemberState, Membership, MembershipSource, PropertyDef, PropertyType, PropertyValue, Role,
-    RoleAssignment, StaticMembership, UserType, Workspace,
+    ChangeKind, DefaultGroup, Event, Grant, GrantMask, Group, Id, Member, MemberKind, MemberState,
+    Membership, MembershipSource, PropertyDef, PropertyType, PropertyValue, Role, RoleAssignment,
+    StaticMembership, Workspace,
 };
 use roster_rules::{check, Expr, Value};
 
@@ -112,40 +112,13 @@ impl World {
 
     fn member(&self, which: usize) -> Member {
         let id = self.members[which];
-        self.state.member(&id).unwrap_or_else(|| Member {
-            id,
-            kind: MemberKind::User,
-            user_type: Some(UserType::TeamMember),
-            email: Some(format!("m{which}@example.test")),
-            display_name: format!("Member {which}"),
-            state: MemberState::Active,
-            account: None,
-            email_verified: None,
-            properties: BTreeMap::new(),
-            created_at: at(),
-            updated_at: at(),
-        })
+        self.state
+            .member(&id)
+            .unwrap_or_else(|| common::new_user(id, which))
     }
 
     fn group(&self, which: usize, rule: Option<String>) -> Group {
-        Group {
-            id: self.groups[which],
-            name: format!("g{which}"),
-            description: String::new(),
-            member_kind: MemberKind::User,
-            membership: if rule.is_some() {
-                Membership::Dynamic
-            } else {
-                Membership::Static
-            },
-            rule,
-            owner: None,
-            default_group: None,
-            managed_by: ManagedBy::Roster,
-            version: 1,
-            created_at: at(),
-            updated_at: at(),
-        }
+        common::user_group(self.groups[which], which, rule)
     }
 
     fn role(&self, which: usize, mask: GrantMask) -> Role {

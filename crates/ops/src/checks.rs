@@ -82,11 +82,14 @@ pub fn check_all(ctx: &Ctx, questions: &[Question]) -> Result<Vec<bool>, OpError
     let admin = is_admin(ctx);
     let actor = ctx.actor.member_id();
     let internal = admin || is_internal(ctx);
+    let asked: Vec<(Id, Grant)> = questions.iter().map(|q| (q.member_id, q.grant())).collect();
+    let answers = ctx.state.allows_many(&asked);
     questions
         .iter()
+        .zip(answers)
         .enumerate()
-        .map(|(at, q)| {
-            let Some(allowed) = ctx.state.allows_member(&q.member_id, q.grant()) else {
+        .map(|(at, (q, answer))| {
+            let Some(allowed) = answer else {
                 return Err(OpError::NotFound(format!("checks[{at}]: member not found")));
             };
             if !(admin || (internal && actor == Some(q.member_id))) {

@@ -97,3 +97,44 @@ pub fn rule() -> impl Strategy<Value = Expr> {
         ]
     })
 }
+
+/// A fresh team member `which` with id `id` and no properties, as the tests create them.
+pub fn new_user(id: roster_model::Id, which: usize) -> roster_model::Member {
+    let at = roster_model::from_micros(0);
+    roster_model::Member {
+        id,
+        kind: roster_model::MemberKind::User,
+        user_type: Some(roster_model::UserType::TeamMember),
+        email: Some(format!("m{which}@Example.test")),
+        display_name: format!("Member {which}"),
+        state: roster_model::MemberState::Active,
+        account: None,
+        email_verified: None,
+        properties: std::collections::BTreeMap::new(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Custom user group `which` with id `id`: dynamic with `rule`, else static.
+pub fn user_group(id: roster_model::Id, which: usize, rule: Option<String>) -> roster_model::Group {
+    let at = roster_model::from_micros(0);
+    roster_model::Group {
+        id,
+        name: format!("g{which}"),
+        description: String::new(),
+        member_kind: roster_model::MemberKind::User,
+        membership: if rule.is_some() {
+            roster_model::Membership::Dynamic
+        } else {
+            roster_model::Membership::Static
+        },
+        rule,
+        owner: None,
+        default_group: None,
+        managed_by: roster_model::ManagedBy::Roster,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    }
+}

@@ -1,7 +1,7 @@
 //! `/api/v1/groups` and `/api/v1/groups/{id}/members`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{cursor, if_match, path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
-use super::{written, ApiError, AppState, Page};
+use super::{with_etag, written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -54,13 +54,6 @@ fn saved_view(state: &WorkspaceState, (group, effect): &groups::Saved) -> GroupV
         effect: *effect,
         ..view(state, group)
     }
-}
-
-fn with_etag(mut response: Response, version: i64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
 }
 
 /// Lists groups, the defaults first among them (they are created first).

@@ -88,6 +88,16 @@ pub fn written<T: Serialize>(status: StatusCode, item: T, revision: Revision) ->
     response
 }
 
+/// Adds a versioned object's version as its `ETag`, which `If-Match` names back.
+pub fn with_etag(mut response: Response, version: i64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ETAG, value);
+    }
+    response
+}
+
 /// A page of a list.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

@@ -1,7 +1,7 @@
 //! `/api/v1/roles` and `/api/v1/groups/{id}/roles`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::extract::{if_match, path_id, ApiPath, ApiQuery, Auth, JsonBody, PageQuery};
-use super::{written, ApiError, AppState, Page};
+use super::{with_etag, written, ApiError, AppState, Page};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -80,13 +80,6 @@ fn view(state: &roster_engine::WorkspaceState, role: &Role) -> RoleView {
         created_at: role.created_at,
         updated_at: role.updated_at,
     }
-}
-
-fn with_etag(mut response: Response, version: i64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
 }
 
 /// An object type and its category.

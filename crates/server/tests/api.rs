@@ -19,6 +19,8 @@ mod errors;
 mod groups;
 #[path = "api/members.rs"]
 mod members;
+#[path = "api/random_access.rs"]
+mod random_access;
 #[path = "api/random_rules.rs"]
 mod random_rules;
 #[path = "api/records.rs"]

@@ -383,9 +383,15 @@ impl DynamicGroups {
             MemberKind::User => &mut self.users,
             MemberKind::Customer => &mut self.customers,
         };
-        for attribute in changed {
-            let name = index.names().get(attribute).cloned().unwrap_or_default();
-            index.set(attribute, slot, member_value(member, &name));
+        let values: Vec<(usize, Option<ValueRef<'_>>)> = changed
+            .into_iter()
+            .map(|attribute| {
+                let name = index.names().get(attribute).map_or("", |n| &**n);
+                (attribute, member_value(member, name))
+            })
+            .collect();
+        for (attribute, value) in values {
+            index.set(attribute, slot, value);
         }
         // Properties no rule has read yet get a column now, so that the member can be
         // rebuilt from the index.

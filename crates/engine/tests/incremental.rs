@@ -116,15 +116,7 @@ impl World {
         self.revision += 1;
         self.state.apply(self.revision, events);
         let after = self.memberships();
-        let actual: BTreeSet<(Id, Id, ChangeKind)> = after
-            .difference(&before)
-            .map(|(g, m)| (*g, *m, ChangeKind::Added))
-            .chain(
-                before
-                    .difference(&after)
-                    .map(|(g, m)| (*g, *m, ChangeKind::Removed)),
-            )
-            .collect();
+        let actual = common::difference(&before, &after, (ChangeKind::Added, ChangeKind::Removed));
         prop_assert_eq!(predicted, actual, "predicted changes");
         self.check()
     }

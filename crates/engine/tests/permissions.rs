@@ -153,15 +153,8 @@ impl World {
         self.revision += 1;
         self.state.apply(self.revision, events);
         let after = self.assignments();
-        let actual: BTreeSet<(Id, Id, ChangeKind)> = after
-            .difference(&before)
-            .map(|(g, r)| (*g, *r, ChangeKind::Assigned))
-            .chain(
-                before
-                    .difference(&after)
-                    .map(|(g, r)| (*g, *r, ChangeKind::Revoked)),
-            )
-            .collect();
+        let actual =
+            common::difference(&before, &after, (ChangeKind::Assigned, ChangeKind::Revoked));
         prop_assert_eq!(predicted, actual, "predicted role changes");
         check_model(&self.state)
     }

@@ -8,6 +8,10 @@
 use std::cmp::Ordering;
 
 use indexmap::IndexSet;
+
+/// The dictionary: strings by id. Hashed with foldhash: the keys are member values,
+/// and loading a million members hashes each of their texts.
+type Dictionary = IndexSet<Box<str>, foldhash::fast::RandomState>;
 use roaring::RoaringBitmap;
 
 use super::postings::{scan, union, worth_scanning, Postings};
@@ -23,7 +27,7 @@ struct Order {
 }
 
 impl Order {
-    fn push(&mut self, id: u32, strings: &IndexSet<Box<str>>, cmp: fn(&str, &str) -> Ordering) {
+    fn push(&mut self, id: u32, strings: &Dictionary, cmp: fn(&str, &str) -> Ordering) {
         self.tail.push(id);
         if self.tail.len() > 256.max(self.sorted.len() / 8) {
             let text = |id: &u32| strings.get_index(*id as usize).map_or("", |s| s.as_ref());
@@ -50,7 +54,7 @@ impl Order {
     /// sorted part and a scan of the short tail.
     fn starting<'a>(
         &'a self,
-        strings: &'a IndexSet<Box<str>>,
+        strings: &'a Dictionary,
         below: impl Fn(&str) -> bool,
         within: impl Fn(&str) -> bool + Copy + 'a,
     ) -> impl Iterator<Item = u32> + 'a {
@@ -82,7 +86,7 @@ fn backward(a: &str, b: &str) -> Ordering {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TextColumn {
     /// Every distinct string, as given and lower-cased; its index is its id.
-    strings: IndexSet<Box<str>>,
+    strings: Dictionary,
     /// By id: the id of the string's lower-cased form (itself when already lower-case).
     folded_of: Vec<u32>,
     /// By id: the members whose value folds to it (empty for ids that are not folded).

@@ -138,3 +138,17 @@ pub fn user_group(id: roster_model::Id, which: usize, rule: Option<String>) -> r
         updated_at: at,
     }
 }
+
+/// What changed between two sets of pairs, as a change log names it: pairs only in
+/// `after` with `added`, pairs only in `before` with `removed`.
+pub fn difference(
+    before: &std::collections::BTreeSet<(roster_model::Id, roster_model::Id)>,
+    after: &std::collections::BTreeSet<(roster_model::Id, roster_model::Id)>,
+    (added, removed): (roster_model::ChangeKind, roster_model::ChangeKind),
+) -> std::collections::BTreeSet<(roster_model::Id, roster_model::Id, roster_model::ChangeKind)> {
+    after
+        .difference(before)
+        .map(|(a, b)| (*a, *b, added))
+        .chain(before.difference(after).map(|(a, b)| (*a, *b, removed)))
+        .collect()
+}

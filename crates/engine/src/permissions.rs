@@ -35,8 +35,9 @@ pub struct Permissions {
     assignments: HashMap<Id, BTreeMap<Id, RoleAssignment>>,
     /// By role: the groups that hold it.
     groups_of_role: HashMap<Id, BTreeSet<Id>>,
-    /// By group, when not empty: what the group grants its members.
-    masks: HashMap<Id, GrantMask>,
+    /// By group, when not empty: what the group grants its members. Read for every group
+    /// a member write flips, hence foldhash.
+    masks: HashMap<Id, GrantMask, foldhash::fast::RandomState>,
     /// The Admins group, which grants everything.
     admins: Option<Id>,
     /// Per grant, by slot: how many groups granting it hold the member. One array per
@@ -95,6 +96,12 @@ impl Permissions {
     /// What a group grants its members.
     pub fn mask(&self, group: &Id) -> GrantMask {
         self.masks.get(group).copied().unwrap_or(0)
+    }
+
+    /// Whether no group grants anything (a workspace without assignments, or one being
+    /// loaded before its roles): member writes then have no grants to move.
+    pub fn grants_nothing(&self) -> bool {
+        self.masks.is_empty()
     }
 
     /// The groups that grant anything, with what they grant.

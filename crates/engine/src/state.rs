@@ -260,9 +260,11 @@ impl WorkspaceState {
         let fresh = self.cores.get(at).is_none_or(Option::is_none);
         let kind_before = self.cores.get(at).and_then(Option::as_ref).map(|c| c.kind);
         let flipped = self.dynamic.upsert_member(slot, fresh, member);
-        for (group, holds) in flipped {
-            let mask = self.permissions.mask(&group);
-            self.permissions.adjust(slot, mask, holds);
+        if !self.permissions.grants_nothing() {
+            for (group, holds) in flipped {
+                let mask = self.permissions.mask(&group);
+                self.permissions.adjust(slot, mask, holds);
+            }
         }
         if kind_before != Some(member.kind) {
             // Joined the kind's maintained group (All Users or Customers), and left the

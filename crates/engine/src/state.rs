@@ -212,6 +212,30 @@ impl WorkspaceState {
         }
     }
 
+    /// Whether a group's raw membership (see [`raw_members`](Self::raw_members)) holds
+    /// a member, without copying the set.
+    pub fn raw_member(&self, group: &Group, member_id: &Id) -> bool {
+        self.sets
+            .slot(member_id)
+            .is_some_and(|slot| self.raw_contains(group, slot))
+    }
+
+    fn raw_contains(&self, group: &Group, slot: u32) -> bool {
+        let sets = &self.sets;
+        match group.default_group {
+            Some(DefaultGroup::AllUsers) => sets.users.contains(slot),
+            Some(DefaultGroup::Customers) => sets.customers.contains(slot),
+            _ if group.membership == Membership::Dynamic => self
+                .dynamic
+                .members(&group.id)
+                .is_some_and(|set| set.contains(slot)),
+            _ => self
+                .static_sets
+                .get(&group.id)
+                .is_some_and(|set| set.contains(slot)),
+        }
+    }
+
     /// Whether a group's raw membership is its static records.
     fn counts_records(&self, group: &Id) -> bool {
         self.groups
@@ -648,24 +672,9 @@ impl WorkspaceState {
 
     /// Whether a member effectively belongs to a group right now.
     pub fn is_effective_member(&self, group: &Group, member_id: &Id) -> bool {
-        let Some(slot) = self.sets.slot(member_id) else {
-            return false;
-        };
-        if !self.sets.active.contains(slot) {
-            return false;
-        }
-        match group.default_group {
-            Some(DefaultGroup::AllUsers) => self.sets.users.contains(slot),
-            Some(DefaultGroup::Customers) => self.sets.customers.contains(slot),
-            _ if group.membership == Membership::Dynamic => self
-                .dynamic
-                .members(&group.id)
-                .is_some_and(|set| set.contains(slot)),
-            _ => self
-                .static_sets
-                .get(&group.id)
-                .is_some_and(|set| set.contains(slot)),
-        }
+        self.sets
+            .slot(member_id)
+            .is_some_and(|slot| self.sets.active.contains(slot) && self.raw_contains(group, slot))
     }
 
     /// The member ids of a set of slots, in slot order.

@@ -283,11 +283,7 @@ pub fn explain(ctx: &Ctx, question: &Question) -> Result<Explanation, OpError> {
                 name: r.name.clone(),
             })
             .collect();
-        let member_of = member.kind == group.member_kind
-            && ctx
-                .state
-                .raw_members(group)
-                .contains(ctx.state.slot(&member.id).unwrap_or(u32::MAX));
+        let member_of = member.kind == group.member_kind && ctx.state.raw_member(group, &member.id);
         if member_of && member.is_active() {
             let why = membership_why(ctx, group, &member);
             if admin {

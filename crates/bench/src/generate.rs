@@ -408,6 +408,17 @@ pub fn assignments(
     out
 }
 
+/// The ids of the groups some events create, in order.
+pub fn group_ids(events: &[Event]) -> Vec<Id> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupUpserted { group } => Some(group.id),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The generator's random source for a seed.
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)

@@ -95,24 +95,12 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .map(|_| generate::rule(&mut rng, args.or_share.clamp(0.0, 1.0)))
         .collect();
     let dynamic = generate::group_events(&rules);
-    let dynamic_ids: Vec<Id> = dynamic
-        .iter()
-        .filter_map(|e| match e {
-            Event::GroupUpserted { group } => Some(group.id),
-            _ => None,
-        })
-        .collect();
+    let dynamic_ids = generate::group_ids(&dynamic);
     let mut made = Made::default();
     eprintln!("writing the workspace to SQLite…");
     let filled = served::fill(&mut rng, args.members, &dynamic, |rng, ids| {
         let mut events = generate::static_groups(rng, args.static_groups, ids);
-        let static_ids: Vec<Id> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::GroupUpserted { group } => Some(group.id),
-                _ => None,
-            })
-            .collect();
+        let static_ids = generate::group_ids(&events);
         made.target = static_ids.first().copied();
         let roles = generate::roles(rng, args.roles);
         let role_ids: Vec<Id> = roles.iter().map(|r| r.id).collect();

@@ -20,6 +20,11 @@ const ACTIVE: u32 = 1 << 16;
 /// seen only in a membership record).
 const MEMBER: u32 = 1 << 17;
 
+/// The bits of a word that say its member may use `grant`: active, and holding it.
+fn wanted(grant: Grant) -> u32 {
+    ACTIVE | u32::from(grant.bit())
+}
+
 /// Every grant.
 pub const ALL_GRANTS: GrantMask = GrantMask::MAX;
 
@@ -109,25 +114,17 @@ impl Permissions {
         self.masks.iter().map(|(g, m)| (g, *m))
     }
 
-    /// Whether the member in `slot` is active and holds `grant` through some group.
-    pub fn allows(&self, slot: u32, grant: Grant) -> bool {
-        let want = ACTIVE | u32::from(grant.bit());
-        self.words
-            .get(slot as usize)
-            .is_some_and(|w| w & want == want)
-    }
-
     /// For a slot that holds a member, whether it is active and holds `grant`; `None`
     /// for a slot without a member. One load answers both.
     pub fn answer(&self, slot: u32, grant: Grant) -> Option<bool> {
         let word = *self.words.get(slot as usize)?;
-        let want = ACTIVE | u32::from(grant.bit());
+        let want = wanted(grant);
         (word & MEMBER != 0).then_some(word & want == want)
     }
 
     /// Every active member holding `grant`, by slot.
     pub fn holders(&self, grant: Grant) -> RoaringBitmap {
-        let want = ACTIVE | u32::from(grant.bit());
+        let want = wanted(grant);
         (0u32..)
             .zip(&self.words)
             .filter(|(_, w)| **w & want == want)

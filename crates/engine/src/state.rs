@@ -198,42 +198,26 @@ impl WorkspaceState {
         }
     }
 
-    /// The members a group counts before deactivated members are left out: its static
-    /// records, its rule's answer, or every member of its kind.
-    pub fn raw_members(&self, group: &Group) -> RoaringBitmap {
-        let sets = &self.sets;
+    /// The set a group's membership is read from, before deactivated members are left
+    /// out: its static records, its rule's answer, or every member of its kind. `None`
+    /// for a group with no such set yet (no records, no rule the engine holds).
+    fn raw_set(&self, group: &Group) -> Option<&RoaringBitmap> {
         match group.default_group {
-            Some(DefaultGroup::AllUsers) => sets.users.clone(),
-            Some(DefaultGroup::Customers) => sets.customers.clone(),
-            _ if group.membership == Membership::Dynamic => {
-                self.dynamic.members(&group.id).cloned().unwrap_or_default()
-            }
-            _ => self.static_sets.get(&group.id).cloned().unwrap_or_default(),
+            Some(DefaultGroup::AllUsers) => Some(&self.sets.users),
+            Some(DefaultGroup::Customers) => Some(&self.sets.customers),
+            _ if group.membership == Membership::Dynamic => self.dynamic.members(&group.id),
+            _ => self.static_sets.get(&group.id),
         }
     }
 
-    /// Whether a group's raw membership (see [`raw_members`](Self::raw_members)) holds
-    /// a member, without copying the set.
-    pub fn raw_member(&self, group: &Group, member_id: &Id) -> bool {
-        self.sets
-            .slot(member_id)
-            .is_some_and(|slot| self.raw_contains(group, slot))
+    /// The members a group counts before deactivated members are left out (see
+    /// `raw_set`), active or not: what its grants are counted over.
+    pub fn raw_members(&self, group: &Group) -> RoaringBitmap {
+        self.raw_set(group).cloned().unwrap_or_default()
     }
 
     fn raw_contains(&self, group: &Group, slot: u32) -> bool {
-        let sets = &self.sets;
-        match group.default_group {
-            Some(DefaultGroup::AllUsers) => sets.users.contains(slot),
-            Some(DefaultGroup::Customers) => sets.customers.contains(slot),
-            _ if group.membership == Membership::Dynamic => self
-                .dynamic
-                .members(&group.id)
-                .is_some_and(|set| set.contains(slot)),
-            _ => self
-                .static_sets
-                .get(&group.id)
-                .is_some_and(|set| set.contains(slot)),
-        }
+        self.raw_set(group).is_some_and(|set| set.contains(slot))
     }
 
     /// Whether a group's raw membership is its static records.
@@ -251,9 +235,7 @@ impl WorkspaceState {
     /// Whether a member may do something: active, and holding the grant through a group
     /// (Admins grant everything).
     pub fn allows(&self, member_id: &Id, grant: roster_model::Grant) -> bool {
-        self.sets
-            .slot(member_id)
-            .is_some_and(|slot| self.permissions.allows(slot, grant))
+        self.allows_member(member_id, grant) == Some(true)
     }
 
     /// [`allows`](Self::allows) for a member that exists; `None` for one that does not:
@@ -658,16 +640,8 @@ impl WorkspaceState {
     /// The group's effective members: who counts as a member right now. Deactivated
     /// members never count; All Users, Customers and Verified Customers are derived.
     pub fn effective_members(&self, group: &Group) -> RoaringBitmap {
-        let sets = &self.sets;
-        let base = match group.default_group {
-            Some(DefaultGroup::AllUsers) => sets.users.clone(),
-            Some(DefaultGroup::Customers) => sets.customers.clone(),
-            _ if group.membership == Membership::Dynamic => {
-                self.dynamic.members(&group.id).cloned().unwrap_or_default()
-            }
-            _ => self.static_sets.get(&group.id).cloned().unwrap_or_default(),
-        };
-        base & &sets.active
+        self.raw_set(group)
+            .map_or_else(RoaringBitmap::new, |set| set & &self.sets.active)
     }
 
     /// Whether a member effectively belongs to a group right now.

@@ -283,8 +283,8 @@ pub fn explain(ctx: &Ctx, question: &Question) -> Result<Explanation, OpError> {
                 name: r.name.clone(),
             })
             .collect();
-        let member_of = member.kind == group.member_kind && ctx.state.raw_member(group, &member.id);
-        if member_of && member.is_active() {
+        let same_kind = member.kind == group.member_kind;
+        if same_kind && ctx.state.is_effective_member(group, &member.id) {
             let why = membership_why(ctx, group, &member);
             if admin {
                 paths.push(GrantPath {
@@ -305,7 +305,7 @@ pub fn explain(ctx: &Ctx, question: &Question) -> Result<Explanation, OpError> {
                 });
             }
         }
-        if !roles.is_empty() {
+        if same_kind && !roles.is_empty() {
             granting.push(GrantingGroup {
                 group: named_group(group),
                 roles,
@@ -317,14 +317,7 @@ pub fn explain(ctx: &Ctx, question: &Question) -> Result<Explanation, OpError> {
     let allowed = ctx.state.allows(&member.id, grant);
     let missing = (!allowed).then(|| Missing {
         deactivated: !member.is_active(),
-        groups_granting: granting
-            .into_iter()
-            .filter(|g| {
-                ctx.state
-                    .group(&g.group.id)
-                    .is_some_and(|group| group.member_kind == member.kind)
-            })
-            .collect(),
+        groups_granting: granting,
     });
     Ok(Explanation {
         allowed,

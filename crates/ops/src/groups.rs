@@ -247,13 +247,7 @@ fn existing<'a>(ctx: &Ctx<'a>, id: Id) -> Result<&'a Group, OpError> {
 
 /// Refuses when the client named a version (`If-Match`) that is no longer current.
 pub fn check_version(group: &Group, expected: Option<i64>) -> Result<(), OpError> {
-    match expected {
-        Some(v) if v != group.version => Err(OpError::PreconditionFailed(format!(
-            "the group is at version {}, not {v}",
-            group.version
-        ))),
-        _ => Ok(()),
-    }
+    validate::version("group", group.version, expected)
 }
 
 /// Renames, describes, re-owns a custom group, changes its rule, or converts it between

@@ -142,13 +142,7 @@ fn find(ctx: &Ctx, id: Id) -> Result<Role, OpError> {
 }
 
 fn check_version(role: &Role, expected: Option<i64>) -> Result<(), OpError> {
-    match expected {
-        Some(v) if v != role.version => Err(OpError::PreconditionFailed(format!(
-            "the role is at version {}, not {v}",
-            role.version
-        ))),
-        _ => Ok(()),
-    }
+    validate::version("role", role.version, expected)
 }
 
 /// Renames, describes or re-grants a role (admins); every group holding it grants the

@@ -175,6 +175,17 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// Refuses a write that names (in `If-Match`) a version of `what` other than the
+/// current one: the client decided against a state that has since changed.
+pub fn version(what: &str, current: i64, expected: Option<i64>) -> Result<(), OpError> {
+    match expected {
+        Some(v) if v != current => Err(OpError::PreconditionFailed(format!(
+            "the {what} is at version {current}, not {v}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

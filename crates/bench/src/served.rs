@@ -38,6 +38,7 @@ async fn commit(roster: &Roster, workspace: Id, events: &[Event]) -> Result<(), 
         audit: &[],
         changes: &[],
         role_changes: &[],
+        outbox: &[],
         at: roster_model::now(),
     })
     .await?;

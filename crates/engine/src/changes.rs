@@ -66,7 +66,8 @@ impl Overlay {
                 | Event::RoleUpserted { .. }
                 | Event::RoleDeleted { .. }
                 | Event::RoleAssigned { .. }
-                | Event::RoleRevoked { .. } => {}
+                | Event::RoleRevoked { .. }
+                | Event::InvitationUpserted { .. } => {}
             }
         }
         overlay

@@ -11,6 +11,7 @@
 mod changes;
 pub mod dynamic;
 pub mod index;
+pub mod invitations;
 mod permissions;
 mod readers;
 mod sets;

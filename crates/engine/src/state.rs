@@ -9,6 +9,7 @@ use roster_model::{
 
 use crate::dynamic::{self, DynamicGroups};
 use crate::index::ValueRef;
+use crate::invitations::Invitations;
 use crate::permissions::{Permissions, Regrant};
 use crate::MemberSets;
 
@@ -54,6 +55,7 @@ pub struct WorkspaceState {
     tokens: HashMap<Id, TokenRecord>,
     token_hashes: HashMap<String, Id>,
     permissions: Permissions,
+    invitations: Invitations,
 }
 
 impl WorkspaceState {
@@ -74,6 +76,9 @@ impl WorkspaceState {
         }
         for token in snapshot.tokens {
             state.add_token(token);
+        }
+        for invitation in &snapshot.invitations {
+            state.invitations.upsert(invitation);
         }
         // Last, so that each assignment grants over memberships already built.
         for role in &snapshot.roles {
@@ -103,6 +108,7 @@ impl WorkspaceState {
             tokens: HashMap::new(),
             token_hashes: HashMap::new(),
             permissions: Permissions::default(),
+            invitations: Invitations::default(),
         }
     }
 
@@ -168,6 +174,7 @@ impl WorkspaceState {
                 self.regrant(regrants);
             }
             Event::RoleAssigned { assignment } => self.assign(assignment),
+            Event::InvitationUpserted { invitation } => self.invitations.upsert(invitation),
             Event::RoleRevoked { group_id, role_id } => {
                 let regrant = self.permissions.revoke(group_id, role_id);
                 self.regrant(regrant);
@@ -491,7 +498,13 @@ impl WorkspaceState {
             tokens: self.tokens().into_iter().cloned().collect(),
             roles: self.permissions.roles_after(None).cloned().collect(),
             assignments: self.permissions.assignments().cloned().collect(),
+            invitations: self.invitations.after(None).cloned().collect(),
         }
+    }
+
+    /// The workspace's invitations.
+    pub fn invitations(&self) -> &Invitations {
+        &self.invitations
     }
 
     /// The workspace.

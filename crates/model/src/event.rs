@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Group, Id, Member, PropertyDef, Role, RoleAssignment, StaticMembership, TokenRecord, Workspace,
+    Group, Id, Invitation, Member, PropertyDef, Role, RoleAssignment, StaticMembership, TokenRecord, Workspace,
 };
 
 /// A workspace's revision: strictly increasing, one per committed write.
@@ -88,6 +88,11 @@ pub enum Event {
         /// The role.
         role_id: Id,
     },
+    /// An invitation was created or changed (accepted, revoked, resent, delivered).
+    InvitationUpserted {
+        /// The invitation as it now is.
+        invitation: Invitation,
+    },
 }
 
 /// Everything the store holds about one workspace at one revision: what an engine is
@@ -112,4 +117,6 @@ pub struct Snapshot {
     pub roles: Vec<Role>,
     /// Every role assignment.
     pub assignments: Vec<RoleAssignment>,
+    /// Every invitation, whatever its state.
+    pub invitations: Vec<Invitation>,
 }

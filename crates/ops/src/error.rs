@@ -21,9 +21,37 @@ pub enum OpError {
     /// The object changed since the version the client named (412).
     #[error("{0}")]
     PreconditionFailed(String),
+    /// Several items of a list are invalid, each with its position and why (422); nothing
+    /// of the request is applied.
+    #[error("{}", .errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Items {
+        /// The list at fault.
+        field: String,
+        /// Every invalid item.
+        errors: Vec<ItemError>,
+    },
+    /// The actor has used up an allowance; it may try again after `retry_after` seconds (429).
+    #[error("{message}")]
+    RateLimited {
+        /// Seconds until the request can succeed.
+        retry_after: u64,
+        /// Which limit, in a sentence.
+        message: String,
+    },
     /// A rule does not check: every error with its span in the rule text (422).
     #[error("the rule does not check: {}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
     Rule(Vec<roster_rules::RuleError>),
+}
+
+/// One invalid item of a list in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    /// Its position in the list, from 0.
+    pub index: usize,
+    /// The item as given.
+    pub value: String,
+    /// What is wrong with it.
+    pub message: String,
 }
 
 impl OpError {

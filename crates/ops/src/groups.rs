@@ -222,11 +222,24 @@ pub(crate) fn record_member<T>(
     member_id: Id,
     source: MembershipSource,
 ) {
+    record_member_by(ctx, outcome, group, member_id, source, ctx.actor.member_id());
+}
+
+/// Records a member in a static group on someone else's behalf (an invitation accepted
+/// records its inviter as the one who added the invitee).
+pub(crate) fn record_member_by<T>(
+    ctx: &Ctx,
+    outcome: &mut Outcome<T>,
+    group: &Group,
+    member_id: Id,
+    source: MembershipSource,
+    added_by: Option<Id>,
+) {
     let membership = StaticMembership {
         group_id: group.id,
         member_id,
         source,
-        added_by: ctx.actor.member_id(),
+        added_by,
         added_at: ctx.now,
     };
     outcome.audit.push(ctx.audit(

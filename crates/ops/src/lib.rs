@@ -11,6 +11,7 @@ mod bootstrap;
 pub mod checks;
 mod error;
 pub mod groups;
+pub mod invitations;
 pub mod members;
 mod patch;
 pub mod properties;
@@ -21,7 +22,7 @@ pub mod transfer;
 mod validate;
 
 pub use bootstrap::{new_workspace, Bootstrap};
-pub use error::OpError;
+pub use error::{ItemError, OpError};
 
 use roster_engine::WorkspaceState;
 use roster_model::{Actor, AuditEntry, Event, Id, Timestamp};

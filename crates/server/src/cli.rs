@@ -70,6 +70,22 @@ struct Serve {
     /// Email of the first admin, when the database is empty.
     #[arg(long, default_value = "admin@example.com")]
     admin_email: String,
+    /// The address people reach this server at, for links in invitation emails
+    /// (`http://LISTEN` when absent).
+    #[arg(long, env = "ROSTER_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The SMTP server invitation emails go through: `smtp://host:port` (plain),
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465`, with `user:password@`
+    /// for authentication. Without it, invitation links are returned to the inviter and
+    /// logged.
+    #[arg(long, env = "ROSTER_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of invitation emails.
+    #[arg(long, env = "ROSTER_SMTP_FROM", default_value = "Roster <roster@localhost>")]
+    smtp_from: String,
+    /// Invitations one member may issue per hour (creations and resends).
+    #[arg(long, env = "ROSTER_INVITATIONS_PER_HOUR", default_value_t = roster_ops::invitations::DEFAULT_PER_HOUR)]
+    invitations_per_hour: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,9 +353,25 @@ async fn run_serve(serve: Serve) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(serve.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
-    tracing::info!(listen = %serve.listen, store = roster.store().backend(), "roster is serving");
+    let mailer = serve
+        .smtp_url
+        .as_deref()
+        .map(|url| crate::mail::sender::Mailer::new(url, &serve.smtp_from))
+        .transpose()?;
+    let invites = crate::mail::InviteSettings {
+        public_url: serve
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", serve.listen)),
+        per_hour: serve.invitations_per_hour,
+        by_mail: mailer.is_some(),
+    };
+    tracing::info!(listen = %serve.listen, store = roster.store().backend(), mail = invites.by_mail, "roster is serving");
     tokio::spawn(roster.clone().follow());
-    axum::serve(listener, crate::http::router(roster))
+    if let Some(mailer) = mailer {
+        tokio::spawn(crate::mail::sender::run(roster.clone(), mailer));
+    }
+    axum::serve(listener, crate::http::router_with(roster, invites))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod mail;
 pub mod runtime;
 pub mod secret;
 pub mod transfer;

@@ -11,10 +11,10 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use roster_engine::WorkspaceState;
-use roster_model::{Actor, Id, Revision};
+use roster_model::{Actor, Id, OutboxMessage, Revision};
 use roster_ops::{Ctx, OpError, Outcome};
 use roster_store::{RevisionEvents, Store, StoreError, Write};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 /// How often the follower looks for revisions written by other processes.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
@@ -143,6 +143,7 @@ impl OwnedWrite<'_> {
             audit: self.audit,
             changes: &self.changes,
             role_changes: &self.role_changes,
+            outbox: &[],
             at: self.at,
         }
     }
@@ -156,6 +157,8 @@ pub struct Roster {
     /// that workspace's engine, so a revoked token is never honoured from here.
     token_index: RwLock<HashMap<String, Id>>,
     loading: Mutex<()>,
+    /// Woken when a write queued emails, so that this process's sender sends them at once.
+    outbox_ready: Notify,
 }
 
 impl Roster {
@@ -168,6 +171,7 @@ impl Roster {
             workspaces: RwLock::new(HashMap::new()),
             token_index: RwLock::new(HashMap::new()),
             loading: Mutex::new(()),
+            outbox_ready: Notify::new(),
         }))
     }
 
@@ -178,6 +182,11 @@ impl Roster {
             self.workspace(*id).await?;
         }
         Ok(workspaces.len())
+    }
+
+    /// Resolves when a write of this process has queued emails since the last call.
+    pub async fn outbox_written(&self) {
+        self.outbox_ready.notified().await;
     }
 
     /// The store, for what the engine does not keep (the audit log).
@@ -274,6 +283,20 @@ impl Roster {
         actor: Actor,
         operation: impl FnOnce(&Ctx) -> Result<Outcome<T>, OpError>,
     ) -> Result<(T, Revision), RuntimeError> {
+        self.write_with_outbox(workspace, actor, operation, |_| Vec::new())
+            .await
+    }
+
+    /// Runs an operation as one write, as [`write`](Self::write) does, and queues the
+    /// emails `outbox` makes of its answer in the same transaction; the sender is woken
+    /// once they are committed.
+    pub async fn write_with_outbox<T>(
+        &self,
+        workspace: Id,
+        actor: Actor,
+        operation: impl FnOnce(&Ctx) -> Result<Outcome<T>, OpError>,
+        outbox: impl FnOnce(&T) -> Vec<OutboxMessage>,
+    ) -> Result<(T, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
         let _writer = handle.writer.lock().await;
         let mut tx = self.store.begin_write(workspace).await?;
@@ -297,15 +320,20 @@ impl Roster {
             return Ok((outcome.value, handle.revision()));
         }
         let revision = tx.revision();
+        let messages = outbox(&outcome.value);
         tx.commit(Write {
             events: &outcome.events,
             audit: &outcome.audit,
             changes: &changes,
             role_changes: &role_changes,
+            outbox: &messages,
             at: now,
         })
         .await?;
         handle.apply(&[(revision, outcome.events)]);
+        if !messages.is_empty() {
+            self.outbox_ready.notify_one();
+        }
         Ok((outcome.value, revision))
     }
 

@@ -13,8 +13,8 @@ pub use error::StoreError;
 
 use async_trait::async_trait;
 use roster_model::{
-    AuditEntry, AuditRecord, ChangeRecord, Event, Id, MembershipChange, Revision, RoleChange,
-    Snapshot, Timestamp, Workspace,
+    AuditEntry, AuditRecord, ChangeRecord, Event, Id, MembershipChange, OutboxMessage, Revision,
+    RoleChange, Snapshot, Timestamp, Workspace,
 };
 
 /// The result of a store call.
@@ -56,6 +56,24 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ChangeRecord>>;
 
+    /// The workspace an invitation (by the hash of its token) belongs to, whatever the
+    /// invitation's state: the engine decides whether it can still be accepted.
+    async fn workspace_of_invitation(&self, hash: &str) -> Result<Option<Id>>;
+
+    /// Claims up to `limit` outbox messages that are due at `now` and not claimed by a
+    /// live sender, until `until`; oldest due first. Any number of servers may claim at
+    /// once: each message goes to one of them.
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+
+    /// Records what became of a claimed message and wipes its body unless it is tried
+    /// again.
+    async fn settle_outbox(&self, id: Id, settlement: OutboxSettlement<'_>) -> Result<()>;
+
     /// Audit records newest first, strictly before `(revision, seq)` when given.
     async fn audit(
         &self,
@@ -92,8 +110,28 @@ pub struct Write<'a> {
     pub changes: &'a [MembershipChange],
     /// The changes of role assignment, appended to the change log after them.
     pub role_changes: &'a [RoleChange],
+    /// Emails to send once this write has committed, queued in the outbox with it.
+    pub outbox: &'a [OutboxMessage],
     /// The time stamped on the audit entries and changes.
     pub at: Timestamp,
+}
+
+/// What became of a claimed outbox message.
+#[derive(Debug, Clone, Copy)]
+pub enum OutboxSettlement<'a> {
+    /// The mail server accepted it at this time.
+    Sent(Timestamp),
+    /// This try failed; try again at the given time.
+    Retry {
+        /// Why the try failed.
+        error: &'a str,
+        /// When the next try is due.
+        at: Timestamp,
+    },
+    /// This try failed and no other follows.
+    Failed(&'a str),
+    /// It need not be sent: its invitation was accepted, revoked, resent or expired.
+    Cancelled,
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…`, or a plain file

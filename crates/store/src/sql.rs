@@ -97,6 +97,24 @@ fn change_from_row(
     })
 }
 
+/// An outbox row as the claim returns it.
+type OutboxRow = (String, String, String, String, String, String, Option<String>, i32);
+
+fn outbox_from_row(
+    (id, workspace_id, invitation_id, token_hash, to, subject, body, attempts): OutboxRow,
+) -> Result<roster_model::OutboxMessage> {
+    Ok(roster_model::OutboxMessage {
+        id: parse_id(&id)?,
+        workspace_id: parse_id(&workspace_id)?,
+        invitation_id: parse_id(&invitation_id)?,
+        token_hash,
+        to,
+        subject,
+        body: body.unwrap_or_default(),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+    })
+}
+
 /// Groups event-log rows `(revision, payload)` into revisions.
 fn group_revisions(rows: Vec<(i64, String)>) -> Result<Vec<crate::RevisionEvents>> {
     let mut out: Vec<crate::RevisionEvents> = Vec::new();
@@ -133,7 +151,7 @@ macro_rules! sql_store {
                 revision: roster_model::Revision,
                 write: crate::Write<'_>,
             ) -> Result<()> {
-                let crate::Write { events, audit, changes, role_changes, at } = write;
+                let crate::Write { events, audit, changes, role_changes, outbox, at } = write;
                 let ws = workspace.to_string();
                 for (seq, event) in events.iter().enumerate() {
                     Self::apply_event(&mut *conn, &ws, event).await?;
@@ -165,6 +183,22 @@ macro_rules! sql_store {
                     .bind(role_id.map(|id: Id| id.to_string()))
                     .bind(tag(&change))
                     .bind(cause)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                for message in outbox {
+                    sqlx::query(
+                        "INSERT INTO outbox (id, workspace_id, invitation_id, token_hash, recipient, subject, body, state, attempts, next_attempt_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+                    )
+                    .bind(message.id.to_string())
+                    .bind(&ws)
+                    .bind(message.invitation_id.to_string())
+                    .bind(&message.token_hash)
+                    .bind(&message.to)
+                    .bind(&message.subject)
+                    .bind(&message.body)
                     .bind(at)
                     .execute(&mut *conn)
                     .await?;
@@ -327,6 +361,31 @@ macro_rules! sql_store {
                             .execute(&mut *conn)
                             .await?;
                     }
+                    Event::InvitationUpserted { invitation } => {
+                        sqlx::query(
+                            "INSERT INTO invitations (id, workspace_id, token_hash, email_key, doc) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, doc = excluded.doc",
+                        )
+                        .bind(invitation.id.to_string())
+                        .bind(ws)
+                        .bind(&invitation.token_hash)
+                        .bind(invitation.email_key())
+                        .bind(serde_json::to_string(invitation)?)
+                        .execute(&mut *conn)
+                        .await?;
+                        // A message for an older token, or for an invitation no longer
+                        // pending, is never sent.
+                        let pending = invitation.state == roster_model::InvitationState::Pending;
+                        sqlx::query(
+                            "UPDATE outbox SET state = 'cancelled', body = NULL \
+                             WHERE invitation_id = $1 AND state = 'pending' AND (token_hash <> $2 OR $3)",
+                        )
+                        .bind(invitation.id.to_string())
+                        .bind(&invitation.token_hash)
+                        .bind(!pending)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     Event::TokenRevoked { id } => {
                         sqlx::query("UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2")
                             .bind(id.to_string())
@@ -443,6 +502,8 @@ macro_rules! sql_store {
                     roles: Self::docs(&mut tx, "SELECT doc FROM roles WHERE workspace_id = $1", &ws).await?,
                     assignments: Self::docs(&mut tx, "SELECT doc FROM role_assignments WHERE workspace_id = $1", &ws)
                         .await?,
+                    invitations: Self::docs(&mut tx, "SELECT doc FROM invitations WHERE workspace_id = $1", &ws)
+                        .await?,
                 };
                 tx.commit().await?;
                 Ok(Some(snapshot))
@@ -482,6 +543,66 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(change_from_row).collect()
+            }
+
+            async fn workspace_of_invitation(&self, hash: &str) -> Result<Option<Id>> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT workspace_id FROM invitations WHERE token_hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(id,)| parse_id(&id)).transpose()
+            }
+
+            async fn claim_outbox(
+                &self,
+                now: roster_model::Timestamp,
+                until: roster_model::Timestamp,
+                limit: u32,
+            ) -> Result<Vec<roster_model::OutboxMessage>> {
+                // The conditions are repeated outside the sub-select so that PostgreSQL
+                // re-checks them on a row another sender claimed meanwhile.
+                let rows: Vec<OutboxRow> = sqlx::query_as(
+                    "UPDATE outbox SET claimed_until = $1 \
+                     WHERE state = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until <= $2) \
+                     AND id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $2 \
+                                AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY next_attempt_at LIMIT $3) \
+                     RETURNING id, workspace_id, invitation_id, token_hash, recipient, subject, body, attempts",
+                )
+                .bind(roster_model::to_micros(until))
+                .bind(roster_model::to_micros(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(outbox_from_row).collect()
+            }
+
+            async fn settle_outbox(&self, id: Id, settlement: crate::OutboxSettlement<'_>) -> Result<()> {
+                use crate::OutboxSettlement;
+                let id = id.to_string();
+                let query = match settlement {
+                    OutboxSettlement::Sent(at) => sqlx::query(
+                        "UPDATE outbox SET state = 'sent', body = NULL, claimed_until = NULL, attempts = attempts + 1, sent_at = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(roster_model::to_micros(at)),
+                    OutboxSettlement::Retry { error, at } => sqlx::query(
+                        "UPDATE outbox SET claimed_until = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(error.to_owned())
+                    .bind(roster_model::to_micros(at)),
+                    OutboxSettlement::Failed(error) => sqlx::query(
+                        "UPDATE outbox SET state = 'failed', body = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(error.to_owned()),
+                    OutboxSettlement::Cancelled => sqlx::query(
+                        "UPDATE outbox SET state = 'cancelled', body = NULL, claimed_until = NULL WHERE id = $1",
+                    )
+                    .bind(id),
+                };
+                query.execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn audit(

@@ -7,6 +7,7 @@ mod audit;
 mod changes;
 pub mod extract;
 mod groups;
+mod invitations;
 mod members;
 mod openapi;
 pub mod problem;
@@ -28,6 +29,7 @@ use serde::Serialize;
 
 pub use problem::{ApiError, Problem};
 
+use crate::mail::InviteSettings;
 use crate::Roster;
 
 /// Largest request body accepted: 1 MiB.
@@ -38,10 +40,18 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     /// The runtime.
     pub roster: Arc<Roster>,
+    /// How invitations are delivered and limited.
+    pub invites: Arc<InviteSettings>,
+}
+
+/// The whole HTTP surface, with invitations delivered as [`InviteSettings::default`] says
+/// (no mail server: links are returned to the inviter).
+pub fn router(roster: Arc<Roster>) -> Router {
+    router_with(roster, InviteSettings::default())
 }
 
 /// The whole HTTP surface.
-pub fn router(roster: Arc<Roster>) -> Router {
+pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
     let api = Router::new()
         .merge(members::routes())
         .merge(properties::routes())
@@ -50,6 +60,7 @@ pub fn router(roster: Arc<Roster>) -> Router {
         .merge(roles::routes())
         .merge(access::routes())
         .merge(tokens::routes())
+        .merge(invitations::routes())
         .merge(audit::routes())
         .merge(changes::routes())
         .merge(workspace::routes())
@@ -60,6 +71,7 @@ pub fn router(roster: Arc<Roster>) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .nest("/api/v1", api)
+        .merge(invitations::page_routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -67,7 +79,10 @@ pub fn router(roster: Arc<Roster>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a handler panicked").into_response()
         }))
-        .with_state(AppState { roster })
+        .with_state(AppState {
+            roster,
+            invites: Arc::new(invites),
+        })
 }
 
 /// A write's answer: the object and the revision the write produced, in the body and in

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access, audit, changes, groups, members, properties, roles, rules, tokens, workspace};
+use super::{
+    access, audit, changes, groups, invitations, members, properties, roles, rules, tokens, workspace,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +18,7 @@ use super::{access, audit, changes, groups, members, properties, roles, rules, t
         groups::list, groups::create, groups::show, groups::update, groups::remove,
         groups::members, groups::add_member, groups::remove_member,
         tokens::list, tokens::create, tokens::revoke,
+        invitations::create, invitations::list, invitations::show, invitations::revoke, invitations::resend, invitations::accept,
         audit::list,
         changes::list,
         rules::preview,

@@ -23,18 +23,26 @@ pub struct Problem {
     /// The field or property at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// For a rule that does not check: each error with its byte span in the rule text.
+    /// Every error, when there are several: for a rule that does not check, each with its
+    /// byte span in the rule text; for a list, each with its position and value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<RuleProblem>>,
+    pub errors: Option<Vec<ProblemItem>>,
 }
 
-/// One error in a rule, for a client to underline.
+/// One of several errors: in a rule, for a client to underline, or an item of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RuleProblem {
+pub struct ProblemItem {
     /// What is wrong.
     pub message: String,
-    /// Where, in bytes of the rule text.
-    pub span: SpanView,
+    /// Rules: where, in bytes of the rule text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<SpanView>,
+    /// Lists: the item's position, from 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// Lists: the item as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// A byte range `start..end`.
@@ -54,7 +62,8 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     field: Option<String>,
-    errors: Option<Vec<RuleProblem>>,
+    errors: Option<Vec<ProblemItem>>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -71,6 +80,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             errors: None,
+            retry_after: None,
         }
     }
 
@@ -172,12 +182,14 @@ impl From<OpError> for ApiError {
                 let detail = error_detail(&errors);
                 let problems = errors
                     .into_iter()
-                    .map(|e| RuleProblem {
+                    .map(|e| ProblemItem {
                         message: e.message,
-                        span: SpanView {
+                        span: Some(SpanView {
                             start: e.span.start,
                             end: e.span.end,
-                        },
+                        }),
+                        index: None,
+                        value: None,
                     })
                     .collect();
                 ApiError {
@@ -185,6 +197,38 @@ impl From<OpError> for ApiError {
                     ..Self::invalid(Some("rule".into()), detail)
                 }
             }
+            OpError::Items { field, errors } => {
+                let detail = errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let items = errors
+                    .into_iter()
+                    .map(|e| ProblemItem {
+                        message: e.message,
+                        span: None,
+                        index: Some(e.index),
+                        value: Some(e.value),
+                    })
+                    .collect();
+                ApiError {
+                    errors: Some(items),
+                    ..Self::invalid(Some(field), detail)
+                }
+            }
+            OpError::RateLimited {
+                retry_after,
+                message,
+            } => ApiError {
+                retry_after: Some(retry_after),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many requests",
+                    message,
+                )
+            },
             OpError::PreconditionFailed(why) => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "precondition-failed",
@@ -231,6 +275,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

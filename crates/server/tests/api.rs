@@ -17,6 +17,8 @@ mod dynamic;
 mod errors;
 #[path = "api/groups.rs"]
 mod groups;
+#[path = "api/invitations.rs"]
+mod invitations;
 #[path = "api/members.rs"]
 mod members;
 #[path = "api/random_access.rs"]

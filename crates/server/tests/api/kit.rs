@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
+use roster::mail::sender::Mailer;
+use roster::mail::InviteSettings;
 use roster::Roster;
 use roster_model::Actor;
 use serde_json::{json, Value};
@@ -17,16 +19,41 @@ pub struct Server {
     pub workspace: String,
     pub admin: String,
     pub admin_token: String,
-    task: tokio::task::JoinHandle<()>,
-    follower: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     pub db: TestDb,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
-        self.follower.abort();
+        self.stop();
     }
+}
+
+/// Serves a runtime on a fresh port: the API, the follower and, with a mailer, the
+/// invitation sender. Returns the base URL and the tasks.
+async fn serve(
+    roster: &Arc<Roster>,
+    settings: InviteSettings,
+    mailer: Option<Mailer>,
+) -> (String, Vec<tokio::task::JoinHandle<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let app = roster::http::router_with(roster.clone(), settings);
+    let mut tasks = vec![
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }),
+        tokio::spawn(roster.clone().follow()),
+    ];
+    if let Some(mailer) = mailer {
+        tasks.push(tokio::spawn(roster::mail::sender::run(
+            roster.clone(),
+            mailer,
+        )));
+    }
+    (base, tasks)
 }
 
 /// An HTTP answer: status, headers and the JSON body (or `Null`).
@@ -74,20 +101,21 @@ impl Answer {
 impl Server {
     /// Starts a server over a fresh store with one workspace.
     pub async fn start(db: TestDb) -> Server {
+        Self::start_with(db, InviteSettings::default(), None).await
+    }
+
+    /// Starts a server with invitation settings and, optionally, an invitation sender.
+    pub async fn start_with(
+        db: TestDb,
+        settings: InviteSettings,
+        mailer: Option<Mailer>,
+    ) -> Server {
         let roster = Roster::open(&db.url).await.expect("open the store");
         let (boot, token) = roster
             .create_workspace("Acme", "admin@acme.test", Actor::Cli)
             .await
             .expect("bootstrap");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let app = roster::http::router(roster.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        let follower = tokio::spawn(roster.clone().follow());
+        let (base, tasks) = serve(&roster, settings, mailer).await;
         Server {
             base,
             client: reqwest::Client::new(),
@@ -95,10 +123,28 @@ impl Server {
             workspace: boot.workspace.id.to_string(),
             admin: boot.admin.id.to_string(),
             admin_token: token,
-            task,
-            follower,
+            tasks,
             db,
         }
+    }
+
+    /// Stops serving: the API, the follower and the sender end, as in a crash.
+    pub fn stop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Stops and starts again over the same store, as a new process would: nothing is
+    /// kept but what the store holds.
+    pub async fn restart(&mut self, settings: InviteSettings, mailer: Option<Mailer>) {
+        self.stop();
+        let roster = Roster::open(&self.db.url).await.expect("reopen the store");
+        roster.load_all().await.expect("load");
+        let (base, tasks) = serve(&roster, settings, mailer).await;
+        self.roster = roster;
+        self.base = base;
+        self.tasks = tasks;
     }
 
     /// Sends a request with an optional JSON body.

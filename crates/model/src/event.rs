@@ -1,7 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Group, Id, Invitation, Member, PropertyDef, Role, RoleAssignment, StaticMembership, TokenRecord, Workspace,
+    Group, Id, Invitation, Member, PropertyDef, Role, RoleAssignment, StaticMembership,
+    TokenRecord, Workspace,
 };
 
 /// A workspace's revision: strictly increasing, one per committed write.

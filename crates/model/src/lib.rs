@@ -19,9 +19,7 @@ pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use change::{ChangeKind, ChangeRecord, MembershipChange, RoleChange};
 pub use event::{Event, Revision, Snapshot};
 pub use group::{DefaultGroup, Group, ManagedBy, Membership, MembershipSource, StaticMembership};
-pub use invitation::{
-    Delivery, DeliveryState, Invitation, InvitationState, Issue, OutboxMessage,
-};
+pub use invitation::{Delivery, DeliveryState, Invitation, InvitationState, Issue, OutboxMessage};
 pub use member::{Member, MemberKind, MemberState, UserType};
 pub use property::{PropertyDef, PropertyType, PropertyValue};
 pub use role::{Category, Grant, GrantMask, ObjectType, Privilege, Role, RoleAssignment};

@@ -222,7 +222,14 @@ pub(crate) fn record_member<T>(
     member_id: Id,
     source: MembershipSource,
 ) {
-    record_member_by(ctx, outcome, group, member_id, source, ctx.actor.member_id());
+    record_member_by(
+        ctx,
+        outcome,
+        group,
+        member_id,
+        source,
+        ctx.actor.member_id(),
+    );
 }
 
 /// Records a member in a static group on someone else's behalf (an invitation accepted

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use roster_model::{
     new_id, Actor, DefaultGroup, Delivery, DeliveryState, Event, Group, Id, Invitation,
-    InvitationState, Issue, Member, MemberKind, MemberState, Membership, MembershipSource,
-    ManagedBy, Timestamp, TokenRecord, UserType,
+    InvitationState, Issue, ManagedBy, Member, MemberKind, MemberState, Membership,
+    MembershipSource, Timestamp, TokenRecord, UserType,
 };
 use serde::{Deserialize, Serialize};
 use time::Duration;
@@ -149,7 +149,7 @@ impl InvitationView {
 #[derive(Debug, Clone)]
 pub enum EmailResult {
     /// An invitation was created; its token's secret is the caller's.
-    Invited(Invitation),
+    Invited(Box<Invitation>),
     /// The address belongs to an active team member, who was added to the groups at once
     /// (`added` lists the groups it was not already in).
     Added {
@@ -260,7 +260,7 @@ pub fn create(
                 outcome.events.push(Event::InvitationUpserted {
                     invitation: invitation.clone(),
                 });
-                EmailResult::Invited(invitation)
+                EmailResult::Invited(Box::new(invitation))
             }
         };
         outcome.value.results.push(result);
@@ -364,7 +364,10 @@ fn lifetime(requested: Option<i64>) -> Result<i64, OpError> {
 /// address that cannot be invited is reported at once, with its position.
 fn addresses(ctx: &Ctx, emails: &[String]) -> Result<Vec<(String, Option<Member>)>, OpError> {
     if emails.is_empty() {
-        return Err(OpError::invalid("emails", "name at least one email address"));
+        return Err(OpError::invalid(
+            "emails",
+            "name at least one email address",
+        ));
     }
     if emails.len() > MAX_EMAILS {
         return Err(OpError::invalid(
@@ -433,12 +436,10 @@ fn rate_limit(ctx: &Ctx, policy: Policy, more: usize) -> Result<(), OpError> {
         // The earliest moment when `more` slots are free: once the oldest excess issue
         // leaves the window.
         let excess = issued.len() + more - allowed;
-        issued
-            .get(excess - 1)
-            .map_or(hour.whole_seconds(), |at| {
-                let left = (*at + hour - ctx.now).as_seconds_f64().ceil() as i64;
-                left.max(1)
-            })
+        issued.get(excess - 1).map_or(hour.whole_seconds(), |at| {
+            let left = (*at + hour - ctx.now).as_seconds_f64().ceil() as i64;
+            left.max(1)
+        })
     };
     Err(OpError::RateLimited {
         retry_after: u64::try_from(retry_after).unwrap_or(1),
@@ -459,7 +460,8 @@ fn letter(ctx: &Ctx, groups: &[&Group]) -> Letter {
 
 /// An invitation the actor may see and manage: its own, or any as an admin.
 pub fn may_manage(ctx: &Ctx, invitation: &Invitation) -> bool {
-    is_admin(ctx) || (ctx.actor.member_id().is_some() && invitation.invited_by == ctx.actor.member_id())
+    is_admin(ctx)
+        || (ctx.actor.member_id().is_some() && invitation.invited_by == ctx.actor.member_id())
 }
 
 fn managed<'a>(ctx: &Ctx<'a>, id: Id) -> Result<&'a Invitation, OpError> {
@@ -530,7 +532,7 @@ pub fn resend(
     let outcome = changed(ctx, "invitation.resend", before, after);
     Ok(Outcome {
         value: Created {
-            results: vec![EmailResult::Invited(outcome.value)],
+            results: vec![EmailResult::Invited(Box::new(outcome.value))],
             letter,
         },
         events: outcome.events,
@@ -627,11 +629,9 @@ pub fn accept(
                 "the invited address now belongs to a customer; ask the inviter for help",
             ))
         }
-        Some(m) if !m.is_active() => {
-            return Err(OpError::conflict(
-                "the member with the invited address is deactivated; an admin must reactivate it first",
-            ))
-        }
+        Some(m) if !m.is_active() => return Err(OpError::conflict(
+            "the member with the invited address is deactivated; an admin must reactivate it first",
+        )),
         Some(m) => (m, false),
         None => {
             let display_name = match display_name {
@@ -733,23 +733,28 @@ fn joinable<'a>(ctx: &Ctx<'a>, invitation: &Invitation, id: &Id) -> Result<&'a G
         .group(id)
         .ok_or_else(|| "the group was deleted".to_owned())?;
     if let Some(why) = not_invitable(group) {
-        return Err(format!("`{}` cannot be invited into any more: {why}", group.name));
+        return Err(format!(
+            "`{}` cannot be invited into any more: {why}",
+            group.name
+        ));
     }
     if let Some(inviter) = invitation.invited_by {
-        let allowed = ctx.state.is_admin(&inviter)
-            || ctx.state.is_effective_member(group, &inviter);
+        let allowed =
+            ctx.state.is_admin(&inviter) || ctx.state.is_effective_member(group, &inviter);
         if !allowed {
-            return Err(format!(
-                "the inviter no longer belongs to `{}`",
-                group.name
-            ));
+            return Err(format!("the inviter no longer belongs to `{}`", group.name));
         }
     }
     Ok(group)
 }
 
 /// A changed invitation: its version and time moved on, with its event and audit entry.
-fn changed(ctx: &Ctx, action: &str, before: &Invitation, mut after: Invitation) -> Outcome<Invitation> {
+fn changed(
+    ctx: &Ctx,
+    action: &str,
+    before: &Invitation,
+    mut after: Invitation,
+) -> Outcome<Invitation> {
     after.version = before.version + 1;
     after.updated_at = ctx.now;
     let audit = ctx.audit(

@@ -81,7 +81,11 @@ struct Serve {
     #[arg(long, env = "ROSTER_SMTP_URL")]
     smtp_url: Option<String>,
     /// The sender of invitation emails.
-    #[arg(long, env = "ROSTER_SMTP_FROM", default_value = "Roster <roster@localhost>")]
+    #[arg(
+        long,
+        env = "ROSTER_SMTP_FROM",
+        default_value = "Roster <roster@localhost>"
+    )]
     smtp_from: String,
     /// Invitations one member may issue per hour (creations and resends).
     #[arg(long, env = "ROSTER_INVITATIONS_PER_HOUR", default_value_t = roster_ops::invitations::DEFAULT_PER_HOUR)]

@@ -11,6 +11,8 @@ mod kit;
 mod access;
 #[path = "api/defaults.rs"]
 mod defaults;
+#[path = "api/delivery.rs"]
+mod delivery;
 #[path = "api/dynamic.rs"]
 mod dynamic;
 #[path = "api/errors.rs"]

@@ -18,6 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_roster");
 
 on_both_stores!(
     cli_creates_workspaces_and_tokens_and_serve_survives_kill_9,
+    an_invitation_committed_before_kill_9_is_mailed_once_after_restart,
     export_then_import_reproduces_a_workspace,
 );
 
@@ -62,13 +63,7 @@ async fn create_workspace(url: &str, name: &str, admin_email: &str) -> Value {
     .await
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::smtp::{free_port, smtp_server};
 
 struct Served {
     child: Child,
@@ -78,13 +73,25 @@ struct Served {
 
 /// Starts `roster serve` and waits until it answers `/healthz`.
 async fn serve(database_url: Option<&str>, dir: &Path) -> Served {
+    serve_with(database_url, dir, &[], &[]).await
+}
+
+/// Starts `roster serve` with more arguments and environment variables.
+async fn serve_with(
+    database_url: Option<&str>,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Served {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec!["serve", "--listen", listen.as_str()];
     if let Some(url) = database_url {
         args.extend(["--database-url", url]);
     }
+    args.extend(extra);
     let mut child = roster(&args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -602,4 +609,90 @@ async fn rules_check_counts_matches_or_points_at_errors() {
         report.contains("\n                     ^\n"),
         "the second error is underlined too: {report}"
     );
+}
+
+async fn an_invitation_committed_before_kill_9_is_mailed_once_after_restart(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
+    let token = acme["token"].as_str().unwrap().to_owned();
+    let smtp_port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+
+    // The mail server is down: the invitation commits, its email cannot go out.
+    let mut first = serve_with(
+        Some(url),
+        dir.path(),
+        &[
+            "--smtp-url",
+            &smtp_url,
+            "--public-url",
+            "https://roster.acme.test",
+        ],
+        &[],
+    )
+    .await;
+    let (status, created) = call(
+        reqwest::Method::POST,
+        format!("{}/api/v1/invitations", first.base),
+        &token,
+        Some(json!({"emails": ["new@acme.test"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["results"][0].get("link").is_none());
+    let id = created["results"][0]["invitation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let show = |base: String| {
+        let (token, id) = (token.clone(), id.clone());
+        async move {
+            call(
+                reqwest::Method::GET,
+                format!("{base}/api/v1/invitations/{id}"),
+                &token,
+                None,
+            )
+            .await
+            .1
+        }
+    };
+    let started = Instant::now();
+    while show(first.base.clone()).await["delivery"]["state"] != "retrying" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the failed try shows"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.child.kill().await.unwrap();
+
+    // The mail server comes up; a new process (configured by environment) sends it once.
+    let inbox = smtp_server(smtp_port);
+    let second = serve_with(
+        Some(url),
+        dir.path(),
+        &[],
+        &[
+            ("ROSTER_SMTP_URL", &smtp_url),
+            ("ROSTER_PUBLIC_URL", "https://roster.acme.test"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    while show(second.base.clone()).await["delivery"]["state"] != "sent" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "sent after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = inbox.received();
+    assert_eq!(received.len(), 1, "sent exactly once");
+    assert!(received[0]
+        .1
+        .contains("https://roster.acme.test/invitations/accept?token=rst_"));
+    sigterm(second).await;
 }

@@ -98,7 +98,16 @@ fn change_from_row(
 }
 
 /// An outbox row as the claim returns it.
-type OutboxRow = (String, String, String, String, String, String, Option<String>, i32);
+type OutboxRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i32,
+);
 
 fn outbox_from_row(
     (id, workspace_id, invitation_id, token_hash, to, subject, body, attempts): OutboxRow,

@@ -103,10 +103,16 @@ fn messages(
         .results
         .iter()
         .filter_map(|r| match r {
-            EmailResult::Invited(invitation) => secrets
-                .0
-                .get(&invitation.token_hash)
-                .map(|secret| compose(workspace, invitation, &created.letter, &settings.link(secret))),
+            EmailResult::Invited(invitation) => {
+                secrets.0.get(&invitation.token_hash).map(|secret| {
+                    compose(
+                        workspace,
+                        invitation,
+                        &created.letter,
+                        &settings.link(secret),
+                    )
+                })
+            }
             EmailResult::Added { .. } => None,
         })
         .collect()
@@ -169,11 +175,26 @@ pub async fn create(
         .write_with_outbox(
             auth.workspace,
             auth.actor,
-            |ctx| invitations::create(ctx, input, policy, &mut || secrets.lock().unwrap_or_else(|p| p.into_inner()).mint()),
-            |created| messages(&settings, auth.workspace, &secrets.lock().unwrap_or_else(|p| p.into_inner()), created),
+            |ctx| {
+                invitations::create(ctx, input, policy, &mut || {
+                    secrets.lock().unwrap_or_else(|p| p.into_inner()).mint()
+                })
+            },
+            |created| {
+                messages(
+                    &settings,
+                    auth.workspace,
+                    &secrets.lock().unwrap_or_else(|p| p.into_inner()),
+                    created,
+                )
+            },
         )
         .await?;
-    let results = outcomes(&settings, &secrets.lock().unwrap_or_else(|p| p.into_inner()), created);
+    let results = outcomes(
+        &settings,
+        &secrets.lock().unwrap_or_else(|p| p.into_inner()),
+        created,
+    );
     Ok(written(
         StatusCode::CREATED,
         InvitationsCreated { results },
@@ -207,7 +228,10 @@ pub async fn list(
 /// One invitation: your own, or any as an admin.
 #[utoipa::path(get, operation_id = "invitations_show", path = "/api/v1/invitations/{id}", tag = "invitations", params(("id" = Uuid, Path)),
     responses((status = 200, body = InvitationView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
-pub async fn show(auth: Auth, ApiPath(id): ApiPath<String>) -> Result<Json<InvitationView>, ApiError> {
+pub async fn show(
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<InvitationView>, ApiError> {
     let id = path_id(&id, "invitation")?;
     let state = auth.handle.read();
     let ctx = auth.ctx(&state);
@@ -230,7 +254,9 @@ pub async fn revoke(
     let id = path_id(&id, "invitation")?;
     let (invitation, revision) = app
         .roster
-        .write(auth.workspace, auth.actor, |ctx| invitations::revoke(ctx, id))
+        .write(auth.workspace, auth.actor, |ctx| {
+            invitations::revoke(ctx, id)
+        })
         .await?;
     Ok(written(
         StatusCode::OK,
@@ -262,11 +288,26 @@ pub async fn resend(
                 let hash = secrets.lock().unwrap_or_else(|p| p.into_inner()).mint();
                 invitations::resend(ctx, id, input, policy, hash)
             },
-            |created| messages(&settings, auth.workspace, &secrets.lock().unwrap_or_else(|p| p.into_inner()), created),
+            |created| {
+                messages(
+                    &settings,
+                    auth.workspace,
+                    &secrets.lock().unwrap_or_else(|p| p.into_inner()),
+                    created,
+                )
+            },
         )
         .await?;
-    let results = outcomes(&settings, &secrets.lock().unwrap_or_else(|p| p.into_inner()), created);
-    Ok(written(StatusCode::OK, InvitationsCreated { results }, revision))
+    let results = outcomes(
+        &settings,
+        &secrets.lock().unwrap_or_else(|p| p.into_inner()),
+        created,
+    );
+    Ok(written(
+        StatusCode::OK,
+        InvitationsCreated { results },
+        revision,
+    ))
 }
 
 /// The answer to an accepted invitation.

@@ -6,7 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    access, audit, changes, groups, invitations, members, properties, roles, rules, tokens, workspace,
+    access, audit, changes, groups, invitations, members, properties, roles, rules, tokens,
+    workspace,
 };
 
 #[derive(OpenApi)]

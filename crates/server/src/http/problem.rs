@@ -63,7 +63,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     errors: Option<Vec<ProblemItem>>,
-    retry_after: Option<u64>,
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -221,7 +221,7 @@ impl From<OpError> for ApiError {
                 retry_after,
                 message,
             } => ApiError {
-                retry_after: Some(retry_after),
+                retry_after: Some(u32::try_from(retry_after).unwrap_or(u32::MAX)),
                 ..Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate-limited",

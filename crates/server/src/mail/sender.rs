@@ -94,7 +94,11 @@ pub async fn deliver_due(roster: &Roster, mailer: &Mailer) -> Result<usize, Runt
     Ok(count)
 }
 
-async fn deliver(roster: &Roster, mailer: &Mailer, message: OutboxMessage) -> Result<(), RuntimeError> {
+async fn deliver(
+    roster: &Roster,
+    mailer: &Mailer,
+    message: OutboxMessage,
+) -> Result<(), RuntimeError> {
     let store = roster.store();
     if !still_wanted(roster, &message).await? {
         store
@@ -135,7 +139,13 @@ async fn deliver(roster: &Roster, mailer: &Mailer, message: OutboxMessage) -> Re
     };
     roster
         .write(message.workspace_id, Actor::System, |ctx| {
-            invitations::delivered(ctx, message.invitation_id, &message.token_hash, attempts, report)
+            invitations::delivered(
+                ctx,
+                message.invitation_id,
+                &message.token_hash,
+                attempts,
+                report,
+            )
         })
         .await?;
     Ok(())

@@ -89,7 +89,10 @@ async fn admin_invites_and_the_invitee_accepts_into_the_groups(db: TestDb) {
     assert_eq!(invitation["groups"], json!([engineering]));
     assert_eq!(invitation["invited_by"], s.admin.as_str());
     assert_eq!(invitation["delivery"]["state"], "manual");
-    assert!(invitation.get("token_hash").is_none(), "the hash is never shown");
+    assert!(
+        invitation.get("token_hash").is_none(),
+        "the hash is never shown"
+    );
     let link = result["link"].as_str().unwrap();
     assert!(link.starts_with("http://127.0.0.1:8080/invitations/accept?token="));
     let secret = token_of(link);
@@ -105,7 +108,11 @@ async fn admin_invites_and_the_invitee_accepts_into_the_groups(db: TestDb) {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_eq!(expires - created, time::Duration::days(7), "7 days by default");
+    assert_eq!(
+        expires - created,
+        time::Duration::days(7),
+        "7 days by default"
+    );
     assert!(answer.body["revision"].as_i64().is_some());
 
     // The accept page a link opens.
@@ -116,7 +123,11 @@ async fn admin_invites_and_the_invitee_accepts_into_the_groups(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("/api/v1/invitations/accept"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("/api/v1/invitations/accept"));
 
     let accepted = accept(&s, &secret, Some("Ada Lovelace")).await.expect(201);
     let member = accepted.body["member"]["id"].as_str().unwrap().to_owned();
@@ -146,7 +157,10 @@ async fn admin_invites_and_the_invitee_accepts_into_the_groups(db: TestDb) {
         );
     }
     let records = s
-        .get(&format!("/api/v1/groups/{engineering}/members"), &s.admin_token)
+        .get(
+            &format!("/api/v1/groups/{engineering}/members"),
+            &s.admin_token,
+        )
         .await
         .expect(200);
     let record = records.body["items"]
@@ -294,7 +308,10 @@ async fn who_may_invite_into_which_groups(db: TestDb) {
         (dynamic, "Everyone"),
         (s.group_named("All Users").await, "All Users"),
         (s.group_named("Customer Admins").await, "Customer Admins"),
-        (s.group_named("Verified Customers").await, "Verified Customers"),
+        (
+            s.group_named("Verified Customers").await,
+            "Verified Customers",
+        ),
         (s.group_named("Customers").await, "Customers"),
     ] {
         let refused = invite(
@@ -496,9 +513,13 @@ async fn revoking_and_resending_void_the_old_link(db: TestDb) {
     let (_, inviter_token) = s.user("inviter@example.test").await;
     let (_, other_token) = s.user("other@example.test").await;
 
-    let answer = invite(&s, &inviter_token, json!({"emails": ["x@example.test", "y@example.test"]}))
-        .await
-        .expect(201);
+    let answer = invite(
+        &s,
+        &inviter_token,
+        json!({"emails": ["x@example.test", "y@example.test"]}),
+    )
+    .await
+    .expect(201);
     let x = answer.body["results"][0]["invitation"]["id"]
         .as_str()
         .unwrap()
@@ -511,7 +532,10 @@ async fn revoking_and_resending_void_the_old_link(db: TestDb) {
     let y_token = result_token(&answer, 1);
 
     // Inviters see their own; admins see all; others see none of them.
-    let mine = s.get("/api/v1/invitations", &inviter_token).await.expect(200);
+    let mine = s
+        .get("/api/v1/invitations", &inviter_token)
+        .await
+        .expect(200);
     assert_eq!(mine.body["items"].as_array().unwrap().len(), 2);
     let theirs = s.get("/api/v1/invitations", &other_token).await.expect(200);
     assert_eq!(theirs.body["items"], json!([]));
@@ -520,28 +544,50 @@ async fn revoking_and_resending_void_the_old_link(db: TestDb) {
         .expect(404);
 
     // Someone else cannot revoke it; the inviter can, once.
-    s.post(&format!("/api/v1/invitations/{x}/revoke"), &other_token, json!({}))
-        .await
-        .expect(404);
+    s.post(
+        &format!("/api/v1/invitations/{x}/revoke"),
+        &other_token,
+        json!({}),
+    )
+    .await
+    .expect(404);
     let revoked = s
-        .post(&format!("/api/v1/invitations/{x}/revoke"), &inviter_token, json!({}))
+        .post(
+            &format!("/api/v1/invitations/{x}/revoke"),
+            &inviter_token,
+            json!({}),
+        )
         .await
         .expect(200);
     assert_eq!(revoked.body["state"], "revoked");
     assert!(revoked.body["revoked_at"].is_string());
-    s.post(&format!("/api/v1/invitations/{x}/revoke"), &inviter_token, json!({}))
-        .await
-        .expect(409);
-    s.call(Method::POST, &format!("/api/v1/invitations/{x}/resend"), Some(&inviter_token), None)
-        .await
-        .expect(409);
+    s.post(
+        &format!("/api/v1/invitations/{x}/revoke"),
+        &inviter_token,
+        json!({}),
+    )
+    .await
+    .expect(409);
+    s.call(
+        Method::POST,
+        &format!("/api/v1/invitations/{x}/resend"),
+        Some(&inviter_token),
+        None,
+    )
+    .await
+    .expect(409);
     let refused = accept(&s, &x_token, None).await.expect(404);
     let unknown = accept(&s, "rst_nothing", None).await.expect(404);
     assert_eq!(refused.body["detail"], unknown.body["detail"]);
 
     // A resend (here by an admin) issues a new link; the old one stops working.
     let resent = s
-        .call(Method::POST, &format!("/api/v1/invitations/{y}/resend"), Some(&s.admin_token), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/invitations/{y}/resend"),
+            Some(&s.admin_token),
+            None,
+        )
         .await
         .expect(200);
     let new_token = result_token(&resent, 0);
@@ -594,9 +640,13 @@ async fn expired_invitations_cannot_be_accepted_but_can_be_resent(db: TestDb) {
     let expired = accept(&s, &token, None).await.expect(404);
     let unknown = accept(&s, "rst_nothing", None).await.expect(404);
     assert_eq!(expired.body["detail"], unknown.body["detail"]);
-    s.post(&format!("/api/v1/invitations/{id}/revoke"), &s.admin_token, json!({}))
-        .await
-        .expect(409);
+    s.post(
+        &format!("/api/v1/invitations/{id}/revoke"),
+        &s.admin_token,
+        json!({}),
+    )
+    .await
+    .expect(409);
 
     let resent = s
         .post(
@@ -607,7 +657,9 @@ async fn expired_invitations_cannot_be_accepted_but_can_be_resent(db: TestDb) {
         .await
         .expect(200);
     assert_eq!(resent.body["results"][0]["invitation"]["state"], "pending");
-    accept(&s, &result_token(&resent, 0), None).await.expect(201);
+    accept(&s, &result_token(&resent, 0), None)
+        .await
+        .expect(201);
 }
 
 async fn the_rate_limit_answers_429_with_retry_after(db: TestDb) {
@@ -618,16 +670,24 @@ async fn the_rate_limit_answers_429_with_retry_after(db: TestDb) {
     let s = Server::start_with(db, settings, None).await;
     let (_, user_token) = s.user("busy@example.test").await;
 
-    let first = invite(&s, &user_token, json!({"emails": ["1@example.test", "2@example.test"]}))
-        .await
-        .expect(201);
+    let first = invite(
+        &s,
+        &user_token,
+        json!({"emails": ["1@example.test", "2@example.test"]}),
+    )
+    .await
+    .expect(201);
     let id = first.body["results"][0]["invitation"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let refused = invite(&s, &user_token, json!({"emails": ["3@example.test", "4@example.test"]}))
-        .await
-        .expect(429);
+    let refused = invite(
+        &s,
+        &user_token,
+        json!({"emails": ["3@example.test", "4@example.test"]}),
+    )
+    .await
+    .expect(429);
     let retry_after: u64 = refused
         .headers
         .get("retry-after")
@@ -647,9 +707,14 @@ async fn the_rate_limit_answers_429_with_retry_after(db: TestDb) {
         .await
         .expect(429);
     // A resend issues a token too.
-    s.call(Method::POST, &format!("/api/v1/invitations/{id}/resend"), Some(&user_token), None)
-        .await
-        .expect(429);
+    s.call(
+        Method::POST,
+        &format!("/api/v1/invitations/{id}/resend"),
+        Some(&user_token),
+        None,
+    )
+    .await
+    .expect(429);
     // Adding an existing member directly issues no token and is not limited.
     invite(&s, &user_token, json!({"emails": ["busy@example.test"]}))
         .await
@@ -687,7 +752,10 @@ async fn concurrent_accepts_add_the_invitee_once(db: TestDb) {
         .count();
     assert_eq!(count, 1);
     let records = s
-        .get(&format!("/api/v1/groups/{engineering}/members"), &s.admin_token)
+        .get(
+            &format!("/api/v1/groups/{engineering}/members"),
+            &s.admin_token,
+        )
         .await
         .expect(200);
     assert_eq!(
@@ -721,7 +789,10 @@ async fn accepting_finds_an_existing_member_and_skips_groups_gone(db: TestDb) {
 
     let accepted = accept(&s, &token, Some("Ignored")).await.expect(200);
     assert_eq!(accepted.body["member"]["id"], member.as_str());
-    assert_eq!(accepted.body["member"]["display_name"], "later@example.test");
+    assert_eq!(
+        accepted.body["member"]["display_name"],
+        "later@example.test"
+    );
     assert_eq!(accepted.body["joined"], json!([keep]));
     assert_eq!(accepted.body["skipped"][0]["group_id"], doomed.as_str());
     assert!(s.effective_members(&keep).await.contains(&member));

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::io::Write;
 
 use sqlx::Connection;

@@ -299,11 +299,16 @@ fn invitable_groups<'a>(ctx: &Ctx<'a>, named: Option<&[Id]>) -> Result<Vec<&'a G
             let mut seen = BTreeSet::new();
             ids.iter().copied().filter(|id| seen.insert(*id)).collect()
         }
-        None => ctx
+        None => vec![ctx
             .state
             .default_group(DefaultGroup::PlatformUsers)
-            .map(|g| vec![g.id])
-            .unwrap_or_default(),
+            .map(|g| g.id)
+            .ok_or_else(|| {
+                OpError::invalid(
+                    "groups",
+                    "this workspace has no Platform Users group; name the groups",
+                )
+            })?],
     };
     let mut groups = Vec::with_capacity(ids.len());
     for id in ids {
@@ -423,6 +428,13 @@ fn rate_limit(ctx: &Ctx, policy: Policy, more: usize) -> Result<(), OpError> {
     }
     let hour = Duration::hours(1);
     let allowed = policy.per_hour as usize;
+    if more > allowed {
+        // Waiting would never help: the request alone is over the allowance.
+        return Err(OpError::invalid(
+            "emails",
+            format!("a member may issue at most {allowed} invitations per hour, and this request asks for {more}; split it"),
+        ));
+    }
     let issued = ctx
         .state
         .invitations()
@@ -430,17 +442,13 @@ fn rate_limit(ctx: &Ctx, policy: Policy, more: usize) -> Result<(), OpError> {
     if issued.len() + more <= allowed {
         return Ok(());
     }
-    let retry_after = if more > allowed {
-        hour.whole_seconds()
-    } else {
-        // The earliest moment when `more` slots are free: once the oldest excess issue
-        // leaves the window.
-        let excess = issued.len() + more - allowed;
-        issued.get(excess - 1).map_or(hour.whole_seconds(), |at| {
-            let left = (*at + hour - ctx.now).as_seconds_f64().ceil() as i64;
-            left.max(1)
-        })
-    };
+    // The earliest moment when `more` slots are free: once the oldest excess issue
+    // leaves the window.
+    let excess = issued.len() + more - allowed;
+    let retry_after = issued.get(excess - 1).map_or(hour.whole_seconds(), |at| {
+        let left = (*at + hour - ctx.now).as_seconds_f64().ceil() as i64;
+        left.max(1)
+    });
     Err(OpError::RateLimited {
         retry_after: u64::try_from(retry_after).unwrap_or(1),
         message: format!(
@@ -507,6 +515,8 @@ pub fn resend(
             state_name(state)
         )));
     }
+    // Whoever resends must still be allowed to invite into every group of it.
+    invitable_groups(ctx, Some(&before.groups))?;
     let expires_in = lifetime(input.expires_in.or(Some(before.expires_in)))?;
     rate_limit(ctx, policy, 1)?;
     let mut after = before.clone();
@@ -602,14 +612,19 @@ pub struct Accepted {
     /// Invited groups it did not join, each with why (deleted, no longer static, the
     /// inviter no longer belongs to it).
     pub skipped: Vec<(Id, String)>,
-    /// The API token issued to the member; its secret is the caller's.
-    pub token: TokenRecord,
+    /// The API token issued to the member; its secret is the caller's. `None` when the
+    /// member existed and the link was handed to the inviter rather than mailed: then
+    /// holding the link proves nothing about owning the address, and an API token for an
+    /// existing account is not given for it.
+    pub token: Option<TokenRecord>,
 }
 
 /// Accepts the invitation whose current token has `hash`: creates the team member (or
 /// finds the one with the invited address), records it in the invited groups (source
-/// `invitation`, added by the inviter), issues it an API token and spends the
-/// invitation. Run as [`Actor::System`]; the audit names the invitee as the actor.
+/// `invitation`, added by the inviter), issues it an API token (see [`Accepted::token`])
+/// and spends the invitation. An invitation whose inviter is no longer an active member
+/// is unusable; one none of whose groups can be joined any more is refused (`409`) and
+/// stays pending. Run as [`Actor::System`]; the audit names the invitee as the actor.
 pub fn accept(
     ctx: &Ctx,
     hash: &str,
@@ -622,6 +637,13 @@ pub fn accept(
         .by_token_hash(hash)
         .filter(|i| i.is_open(ctx.now))
         .ok_or_else(|| OpError::NotFound(UNUSABLE.into()))?;
+    // An invitation lives on its inviter's standing: one whose inviter is gone or
+    // deactivated is as unusable as a revoked one.
+    if let Some(inviter) = invitation.invited_by {
+        if !ctx.state.is_active_member(&inviter) {
+            return Err(OpError::NotFound(UNUSABLE.into()));
+        }
+    }
     let existing = ctx.state.member_by_email(&invitation.email);
     let (member, created) = match existing {
         Some(m) if m.kind != MemberKind::User => {
@@ -663,14 +685,16 @@ pub fn accept(
         created,
         joined: Vec::new(),
         skipped: Vec::new(),
-        token: TokenRecord {
-            id: new_id(),
-            member_id: member.id,
-            hash: token_hash,
-            name: Some("invitation".into()),
-            created_by: Some(member.id),
-            created_at: ctx.now,
-        },
+        token: (created || invitation.delivery.state != DeliveryState::Manual).then(|| {
+            TokenRecord {
+                id: new_id(),
+                member_id: member.id,
+                hash: token_hash,
+                name: Some("invitation".into()),
+                created_by: Some(member.id),
+                created_at: ctx.now,
+            }
+        }),
     });
     if created {
         outcome.audit.push(invitee.audit(
@@ -691,6 +715,18 @@ pub fn accept(
             Err(why) => outcome.value.skipped.push((*id, why)),
         }
     }
+    if groups.is_empty() {
+        let reasons: Vec<&str> = outcome
+            .value
+            .skipped
+            .iter()
+            .map(|(_, why)| why.as_str())
+            .collect();
+        return Err(OpError::conflict(format!(
+            "none of the invited groups can be joined any more ({}); ask for a new invitation",
+            reasons.join("; ")
+        )));
+    }
     if created {
         if let Some(platform) = ctx.state.default_group(DefaultGroup::PlatformUsers) {
             if !groups.iter().any(|(g, _, _)| g.id == platform.id) {
@@ -704,17 +740,18 @@ pub fn accept(
             outcome.value.joined.push(group.id);
         }
     }
-    let shown = serde_json::json!({"id": outcome.value.token.id, "member_id": member.id, "name": "invitation"});
-    outcome.audit.push(invitee.audit(
-        "token.create",
-        "token",
-        Some(outcome.value.token.id),
-        NOTHING,
-        Some(&shown),
-    ));
-    outcome.events.push(Event::TokenCreated {
-        token: outcome.value.token.clone(),
-    });
+    if let Some(token) = outcome.value.token.clone() {
+        let shown =
+            serde_json::json!({"id": token.id, "member_id": member.id, "name": "invitation"});
+        outcome.audit.push(invitee.audit(
+            "token.create",
+            "token",
+            Some(token.id),
+            NOTHING,
+            Some(&shown),
+        ));
+        outcome.events.push(Event::TokenCreated { token });
+    }
     let mut after = invitation.clone();
     after.state = InvitationState::Accepted;
     after.accepted_by = Some(member.id);

@@ -34,7 +34,12 @@ const MAX_TEXT_VALUE: usize = 4_000;
 pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
     let email = raw.trim();
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        // The characters that make a mail header more than one plain address (a display
+        // name, a comment, a second address) are refused, so the address a mail server
+        // is given is the address that was checked.
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c))
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -204,6 +209,9 @@ mod tests {
             "@example.com",
             "ada@example",
             "a b@example.com",
+            "Name<victim@example.com>",
+            "a@example.com,b@example.com",
+            "\"quoted\"@example.com",
             "a@b@c.com",
             "ada@.com",
         ] {

@@ -125,15 +125,15 @@ fn the_rate_limit_frees_up_as_the_oldest_issue_leaves_the_hour() {
         Err(OpError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 40 * 60),
         other => panic!("expected a rate limit, got {other:?}"),
     }
-    // More than the whole allowance can never fit in one request.
+    // More than the whole allowance can never fit in one request: invalid, not early.
     match world.invite(
         t0 + Duration::minutes(30),
         &["1@x.test", "2@x.test", "3@x.test", "4@x.test"],
         None,
         3,
     ) {
-        Err(OpError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 3600),
-        other => panic!("expected a rate limit, got {other:?}"),
+        Err(OpError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("emails")),
+        other => panic!("expected a refusal, got {other:?}"),
     }
     // Once the first issue is an hour old, one more fits.
     world
@@ -218,4 +218,55 @@ fn a_delivery_report_about_an_older_token_changes_nothing() {
         roster_model::DeliveryState::Queued
     );
     assert!(world.state.invitations().by_token_hash(&old_hash).is_none());
+}
+
+#[test]
+fn an_existing_account_gets_a_token_only_for_a_mailed_link() {
+    let mut world = World::new();
+    let t0 = roster_model::now();
+    let admin = Actor::Member { id: world.admin };
+    for (email, by_mail, token_given) in [
+        ("handed@x.test", false, false),
+        ("mailed@x.test", true, true),
+    ] {
+        let policy = Policy {
+            by_mail,
+            per_hour: 100,
+        };
+        let input = NewInvitations {
+            emails: vec![email.to_owned()],
+            groups: None,
+            expires_in: None,
+        };
+        let hash = format!("hash-{email}");
+        let results = world
+            .run(t0, admin, |ctx| {
+                invitations::create(ctx, input, policy, &mut || hash.clone())
+            })
+            .unwrap()
+            .results;
+        assert!(matches!(results[0], EmailResult::Invited(_)));
+        // The address gets an account before the invitation is accepted.
+        let member = roster_ops::members::NewMember {
+            kind: roster_model::MemberKind::User,
+            user_type: None,
+            email: Some(email.to_owned()),
+            display_name: None,
+            account: None,
+            email_verified: None,
+            properties: Default::default(),
+        };
+        world
+            .run(t0, Actor::Cli, |ctx| {
+                roster_ops::members::create(ctx, member)
+            })
+            .unwrap();
+        let accepted = world
+            .run(t0, Actor::System, |ctx| {
+                invitations::accept(ctx, &hash, None, format!("api-{email}"))
+            })
+            .unwrap();
+        assert!(!accepted.created);
+        assert_eq!(accepted.token.is_some(), token_given, "{email}");
+    }
 }

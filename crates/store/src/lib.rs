@@ -70,9 +70,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>>;
 
-    /// Records what became of a claimed message and wipes its body unless it is tried
-    /// again.
-    async fn settle_outbox(&self, id: Id, settlement: OutboxSettlement<'_>) -> Result<()>;
+    /// Records what became of a message claimed until `claim` and wipes its body unless
+    /// it is tried again. A message whose claim has passed to another sender meanwhile
+    /// is left to that sender.
+    async fn settle_outbox(
+        &self,
+        id: Id,
+        claim: Timestamp,
+        settlement: OutboxSettlement<'_>,
+    ) -> Result<()>;
 
     /// Audit records newest first, strictly before `(revision, seq)` when given.
     async fn audit(

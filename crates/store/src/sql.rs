@@ -12,6 +12,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::{Result, StoreError};
 
+/// Rows inserted by one statement: well under SQLite's 32,766 bound parameters at ten
+/// columns a row.
+const ROWS_PER_STATEMENT: usize = 1000;
+
 /// The name an enum value has in JSON, which is also its name in the tables.
 fn tag<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
@@ -162,15 +166,23 @@ macro_rules! sql_store {
             ) -> Result<()> {
                 let crate::Write { events, audit, changes, role_changes, outbox, at } = write;
                 let ws = workspace.to_string();
-                for (seq, event) in events.iter().enumerate() {
+                for event in events {
                     Self::apply_event(&mut *conn, &ws, event).await?;
-                    sqlx::query("INSERT INTO events (workspace_id, revision, seq, payload) VALUES ($1, $2, $3, $4)")
-                        .bind(&ws)
-                        .bind(revision)
-                        .bind(seq as i32)
-                        .bind(serde_json::to_string(event)?)
-                        .execute(&mut *conn)
-                        .await?;
+                }
+                let payloads = events
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let payloads: Vec<_> = payloads.into_iter().enumerate().collect();
+                for chunk in payloads.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (workspace_id, revision, seq, payload) ");
+                    insert.push_values(chunk, |mut row, (seq, payload)| {
+                        row.push_bind(ws.clone())
+                            .push_bind(revision)
+                            .push_bind(*seq as i32)
+                            .push_bind(payload.clone());
+                    });
+                    insert.build().execute(&mut *conn).await?;
                 }
                 let at = roster_model::to_micros(at);
                 let membership_rows = changes.iter().map(|c| {
@@ -179,22 +191,25 @@ macro_rules! sql_store {
                 let role_rows = role_changes.iter().map(|c| {
                     (c.group_id, None, Some(c.role_id), c.change, c.cause.as_str())
                 });
-                for (seq, (group_id, member_id, role_id, change, cause)) in membership_rows.chain(role_rows).enumerate() {
-                    sqlx::query(
-                        "INSERT INTO changes (workspace_id, revision, seq, group_id, member_id, role_id, change, cause, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(&ws)
-                    .bind(revision)
-                    .bind(seq as i32)
-                    .bind(group_id.to_string())
-                    .bind(member_id.map(|id: Id| id.to_string()))
-                    .bind(role_id.map(|id: Id| id.to_string()))
-                    .bind(tag(&change))
-                    .bind(cause)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
+                // Many rows per statement: a write that changes hundreds of memberships
+                // costs a few round trips to the database, not hundreds.
+                let rows: Vec<_> = membership_rows.chain(role_rows).enumerate().collect();
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO changes (workspace_id, revision, seq, group_id, member_id, role_id, change, cause, at) ",
+                    );
+                    insert.push_values(chunk, |mut row, (seq, (group_id, member_id, role_id, change, cause))| {
+                        row.push_bind(ws.clone())
+                            .push_bind(revision)
+                            .push_bind(*seq as i32)
+                            .push_bind(group_id.to_string())
+                            .push_bind(member_id.map(|id: Id| id.to_string()))
+                            .push_bind(role_id.map(|id: Id| id.to_string()))
+                            .push_bind(tag(change))
+                            .push_bind(cause.to_string())
+                            .push_bind(at);
+                    });
+                    insert.build().execute(&mut *conn).await?;
                 }
                 for message in outbox {
                     sqlx::query(
@@ -212,24 +227,29 @@ macro_rules! sql_store {
                     .execute(&mut *conn)
                     .await?;
                 }
-                for (seq, entry) in audit.iter().enumerate() {
-                    let doc = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
-                    sqlx::query(
-                        "INSERT INTO audit (workspace_id, revision, seq, at, actor, action, target_type, target_id, before_doc, after_doc) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(&ws)
-                    .bind(revision)
-                    .bind(seq as i32)
-                    .bind(at)
-                    .bind(serde_json::to_string(&entry.actor)?)
-                    .bind(&entry.action)
-                    .bind(&entry.target_type)
-                    .bind(entry.target_id.map(|id| id.to_string()))
-                    .bind(doc(&entry.before))
-                    .bind(doc(&entry.after))
-                    .execute(&mut *conn)
-                    .await?;
+                let doc = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
+                let entries = audit
+                    .iter()
+                    .map(|entry| Ok((serde_json::to_string(&entry.actor)?, entry)))
+                    .collect::<Result<Vec<_>>>()?;
+                let entries: Vec<_> = entries.iter().enumerate().collect();
+                for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit (workspace_id, revision, seq, at, actor, action, target_type, target_id, before_doc, after_doc) ",
+                    );
+                    insert.push_values(chunk, |mut row, (seq, (actor, entry))| {
+                        row.push_bind(ws.clone())
+                            .push_bind(revision)
+                            .push_bind(*seq as i32)
+                            .push_bind(at)
+                            .push_bind(actor.clone())
+                            .push_bind(entry.action.clone())
+                            .push_bind(entry.target_type.clone())
+                            .push_bind(entry.target_id.map(|id| id.to_string()))
+                            .push_bind(doc(&entry.before))
+                            .push_bind(doc(&entry.after));
+                    });
+                    insert.build().execute(&mut *conn).await?;
                 }
                 Ok(())
             }
@@ -585,30 +605,43 @@ macro_rules! sql_store {
                 rows.into_iter().map(outbox_from_row).collect()
             }
 
-            async fn settle_outbox(&self, id: Id, settlement: crate::OutboxSettlement<'_>) -> Result<()> {
+            async fn settle_outbox(
+                &self,
+                id: Id,
+                claim: roster_model::Timestamp,
+                settlement: crate::OutboxSettlement<'_>,
+            ) -> Result<()> {
                 use crate::OutboxSettlement;
-                let id = id.to_string();
+                let (id, claim) = (id.to_string(), roster_model::to_micros(claim));
+                // Each statement touches the message only while this sender's claim holds.
                 let query = match settlement {
                     OutboxSettlement::Sent(at) => sqlx::query(
-                        "UPDATE outbox SET state = 'sent', body = NULL, claimed_until = NULL, attempts = attempts + 1, sent_at = $2 WHERE id = $1",
+                        "UPDATE outbox SET state = 'sent', body = NULL, claimed_until = NULL, attempts = attempts + 1, sent_at = $3 \
+                         WHERE id = $1 AND claimed_until = $2",
                     )
                     .bind(id)
+                    .bind(claim)
                     .bind(roster_model::to_micros(at)),
                     OutboxSettlement::Retry { error, at } => sqlx::query(
-                        "UPDATE outbox SET claimed_until = NULL, attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1",
+                        "UPDATE outbox SET claimed_until = NULL, attempts = attempts + 1, next_attempt_at = $3, last_error = $4 \
+                         WHERE id = $1 AND claimed_until = $2",
                     )
                     .bind(id)
-                    .bind(error.to_owned())
-                    .bind(roster_model::to_micros(at)),
+                    .bind(claim)
+                    .bind(roster_model::to_micros(at))
+                    .bind(error.to_owned()),
                     OutboxSettlement::Failed(error) => sqlx::query(
-                        "UPDATE outbox SET state = 'failed', body = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                        "UPDATE outbox SET state = 'failed', body = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = $3 \
+                         WHERE id = $1 AND claimed_until = $2",
                     )
                     .bind(id)
+                    .bind(claim)
                     .bind(error.to_owned()),
                     OutboxSettlement::Cancelled => sqlx::query(
-                        "UPDATE outbox SET state = 'cancelled', body = NULL, claimed_until = NULL WHERE id = $1",
+                        "UPDATE outbox SET state = 'cancelled', body = NULL, claimed_until = NULL WHERE id = $1 AND claimed_until = $2",
                     )
-                    .bind(id),
+                    .bind(id)
+                    .bind(claim),
                 };
                 query.execute(&self.pool).await?;
                 Ok(())

@@ -315,10 +315,12 @@ pub async fn resend(
 pub struct AcceptedView {
     /// The member, new or found by the invited address.
     member: Member,
-    /// An API token for the member: shown once, for `Authorization: Bearer …`.
-    token: String,
+    /// An API token for the member: shown once, for `Authorization: Bearer …`. `null`
+    /// when the member already existed and the link was not mailed (see the API
+    /// reference): an existing account gets a token only for a link sent to its address.
+    token: Option<String>,
     /// The token's id, to revoke it.
-    token_id: Uuid,
+    token_id: Option<Uuid>,
     /// The groups the member joined.
     joined: Vec<Uuid>,
     /// Invited groups it did not join, each with why.
@@ -352,6 +354,23 @@ pub async fn accept(
         .await
         .map_err(|e| ApiError::from(crate::RuntimeError::from(e)))?
         .ok_or_else(|| ApiError::not_found(UNUSABLE))?;
+    // A token that cannot be accepted is answered from the engine, without taking the
+    // workspace's write lock: replaying an old link holds up no one's writes.
+    let handle = app.roster.workspace(workspace).await?;
+    let open = |handle: &crate::runtime::WorkspaceHandle| {
+        handle
+            .read()
+            .invitations()
+            .by_token_hash(&hash)
+            .is_some_and(|i| i.is_open(roster_model::now()))
+    };
+    if !open(&handle) {
+        // Made or resent by another server a moment ago: catch up before deciding.
+        app.roster.catch_up(&handle, workspace).await?;
+        if !open(&handle) {
+            return Err(ApiError::not_found(UNUSABLE));
+        }
+    }
     let (secret, token_hash) = crate::secret::new_token();
     let (accepted, revision) = app
         .roster
@@ -368,8 +387,8 @@ pub async fn accept(
         status,
         AcceptedView {
             member: accepted.member,
-            token: secret,
-            token_id: accepted.token.id,
+            token_id: accepted.token.as_ref().map(|t| t.id),
+            token: accepted.token.map(|_| secret),
             joined: accepted.joined,
             skipped: accepted
                 .skipped

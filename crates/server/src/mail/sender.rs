@@ -2,10 +2,11 @@
 //! run one over the same store), sends each over SMTP, and records the outcome in the
 //! outbox and on the invitation.
 //!
-//! Exactly once in effect: a message is claimed for a lease before it is sent and marked
-//! sent right after, so two senders never send it at once. A crash between the mail
-//! server's acceptance and the mark leaves it to be sent again after the lease; it
-//! carries the same `Message-ID` both times, by which mail systems drop the copy.
+//! Exactly once in effect: a message is claimed for a lease before it is sent, and marked
+//! sent right after (only while that claim holds), so two senders never send it at once.
+//! A crash between the mail server's acceptance and the mark leaves it to be sent again
+//! after the lease; it carries the same `Message-ID` both times, by which mail systems
+//! drop the copy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +30,9 @@ const LEASE: time::Duration = time::Duration::minutes(5);
 /// messages queued by other servers.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Messages claimed per round.
-const BATCH: u32 = 16;
+/// Messages claimed per round: one, so that a claim never outlives its lease however
+/// slow the mail server is (each SMTP step times out after 20 s).
+const BATCH: u32 = 1;
 
 /// The SMTP connection and the sender's address.
 #[derive(Clone)]
@@ -86,10 +88,11 @@ pub async fn run(roster: Arc<Roster>, mailer: Mailer) {
 /// One round: claims the due messages and tries each once; returns how many it claimed.
 pub async fn deliver_due(roster: &Roster, mailer: &Mailer) -> Result<usize, RuntimeError> {
     let now = roster_model::now();
-    let claimed = roster.store().claim_outbox(now, now + LEASE, BATCH).await?;
+    let claim = now + LEASE;
+    let claimed = roster.store().claim_outbox(now, claim, BATCH).await?;
     let count = claimed.len();
     for message in claimed {
-        deliver(roster, mailer, message).await?;
+        deliver(roster, mailer, message, claim).await?;
     }
     Ok(count)
 }
@@ -98,11 +101,12 @@ async fn deliver(
     roster: &Roster,
     mailer: &Mailer,
     message: OutboxMessage,
+    claim: roster_model::Timestamp,
 ) -> Result<(), RuntimeError> {
     let store = roster.store();
     if !still_wanted(roster, &message).await? {
         store
-            .settle_outbox(message.id, OutboxSettlement::Cancelled)
+            .settle_outbox(message.id, claim, OutboxSettlement::Cancelled)
             .await?;
         return Ok(());
     }
@@ -110,14 +114,18 @@ async fn deliver(
     let report = match send(mailer, &message).await {
         Ok(()) => {
             store
-                .settle_outbox(message.id, OutboxSettlement::Sent(roster_model::now()))
+                .settle_outbox(
+                    message.id,
+                    claim,
+                    OutboxSettlement::Sent(roster_model::now()),
+                )
                 .await?;
             tracing::info!(to = %message.to, invitation = %message.invitation_id, "invitation email sent");
             DeliveryReport::Sent
         }
         Err(failure) if failure.permanent || attempts >= MAX_ATTEMPTS => {
             store
-                .settle_outbox(message.id, OutboxSettlement::Failed(&failure.error))
+                .settle_outbox(message.id, claim, OutboxSettlement::Failed(&failure.error))
                 .await?;
             tracing::warn!(to = %message.to, error = %failure.error, attempts, "invitation email given up");
             DeliveryReport::Failed(failure.error)
@@ -127,6 +135,7 @@ async fn deliver(
             store
                 .settle_outbox(
                     message.id,
+                    claim,
                     OutboxSettlement::Retry {
                         error: &failure.error,
                         at,

@@ -17,7 +17,7 @@ mod readers;
 mod sets;
 mod state;
 
-pub use index::{AttributeIndex, Cell, Cells, CompiledRule, SlotCells, ValueRef};
+pub use index::{AttributeIndex, Cell, Cells, CompiledRule, SharedAnswers, SlotCells, ValueRef};
 pub use permissions::{Permissions, ALL_GRANTS};
 pub use sets::MemberSets;
 pub use state::{ApplyError, WorkspaceState};

@@ -8,7 +8,7 @@ mod common;
 use common::{member, rule, schema};
 use proptest::prelude::*;
 use roaring::RoaringBitmap;
-use roster_engine::{AttributeIndex, CompiledRule, SlotCells, ValueRef};
+use roster_engine::{AttributeIndex, CompiledRule, SharedAnswers, SlotCells, ValueRef};
 use roster_rules::{check, Value};
 
 fn load(members: &[Vec<(&'static str, Option<Value>)>]) -> (AttributeIndex, RoaringBitmap) {
@@ -53,6 +53,16 @@ fn agree(
             .with_filter_below(filter_below)
             .evaluate(index, universe);
         prop_assert_eq!(&by_sets, &by_member, "filtering below {}", filter_below);
+    }
+    // Within a batch, answers of text operators and comparisons are shared: the second
+    // evaluation reads every such answer from what the first left.
+    let shared = SharedAnswers::default();
+    for pass in 0..2 {
+        let by_sets = compiled
+            .clone()
+            .with_filter_below(0)
+            .evaluate_sharing(index, universe, &shared);
+        prop_assert_eq!(&by_sets, &by_member, "sharing, pass {}", pass);
     }
     Ok(())
 }

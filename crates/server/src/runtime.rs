@@ -211,13 +211,19 @@ impl Roster {
         if let Some(handle) = self.loaded(&id) {
             return Ok(handle);
         }
+        let reading = std::time::Instant::now();
         let snapshot = self
             .store
             .load(id)
             .await?
             .ok_or(RuntimeError::WorkspaceNotFound)?;
+        let (read, members) = (reading.elapsed(), snapshot.members.len());
+        let building = std::time::Instant::now();
+        let state = WorkspaceState::from_snapshot(snapshot)?;
+        tracing::info!(workspace = %id, members, read_ms = read.as_millis() as u64,
+            build_ms = building.elapsed().as_millis() as u64, "workspace loaded");
         let handle = Arc::new(WorkspaceHandle {
-            state: RwLock::new(WorkspaceState::from_snapshot(snapshot)?),
+            state: RwLock::new(state),
             writer: Mutex::new(()),
         });
         self.workspaces

@@ -16,6 +16,9 @@ pub enum StoreError {
     /// A stored document could not be read back.
     #[error("corrupt stored record: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A thread decoding stored documents failed.
+    #[error("decoding stored records failed")]
+    DecodePanicked,
     /// A stored id is not a UUID.
     #[error("corrupt stored id: {0}")]
     CorruptId(#[from] uuid::Error),

@@ -128,6 +128,45 @@ fn outbox_from_row(
     })
 }
 
+/// Documents decoded from their JSON, on every core when there are many: reading a
+/// large workspace at start-up is mostly this.
+fn decode_all<T: serde::de::DeserializeOwned + Send>(rows: &[(String,)]) -> Result<Vec<T>> {
+    const PER_THREAD_AT_LEAST: usize = 10_000;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || rows.len() < 2 * PER_THREAD_AT_LEAST {
+        return rows
+            .iter()
+            .map(|(doc,)| Ok(serde_json::from_str(doc)?))
+            .collect();
+    }
+    let chunk = rows.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(doc,)| Ok(serde_json::from_str(doc)?))
+                        .collect::<Result<Vec<T>>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::DecodePanicked))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(rows.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// Groups event-log rows `(revision, payload)` into revisions.
 fn group_revisions(rows: Vec<(i64, String)>) -> Result<Vec<crate::RevisionEvents>> {
     let mut out: Vec<crate::RevisionEvents> = Vec::new();
@@ -442,13 +481,13 @@ macro_rules! sql_store {
                 group_revisions(rows)
             }
 
-            async fn docs<T: serde::de::DeserializeOwned>(
+            async fn docs<T: serde::de::DeserializeOwned + Send>(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 statement: &str,
                 ws: &str,
             ) -> Result<Vec<T>> {
                 let rows: Vec<(String,)> = sqlx::query_as(statement).bind(ws).fetch_all(&mut *conn).await?;
-                rows.iter().map(|(doc,)| Ok(serde_json::from_str(doc)?)).collect()
+                decode_all(&rows)
             }
         }
 

@@ -21,10 +21,11 @@ pub trait Cells {
 /// dictionary ids.
 type Resolve<'r> = dyn FnMut(&str, &[Option<&str>]) -> (usize, Vec<u32>) + 'r;
 
-/// The answers of text-operator conditions (`STARTS WITH`, `ENDS WITH`, `CONTAINS`),
-/// kept while a batch of rules is evaluated: each costs a pass over the attribute's
-/// distinct values, and the rules of one workspace repeat them (`email ENDS WITH
-/// "@example.com"` in many groups). Shared by the threads of the batch, dropped after.
+/// The answers of text-operator conditions (`STARTS WITH`, `ENDS WITH`, `CONTAINS`) and
+/// of comparisons over numbers with few distinct values, kept while a batch of rules is
+/// evaluated: each costs a pass over the attribute's distinct values or a scan of its
+/// column, and the rules of one workspace repeat them (`email ENDS WITH "@example.com"`,
+/// `level >= 5` in many groups). Shared by the threads of the batch, dropped after.
 #[derive(Debug, Default)]
 pub struct SharedAnswers {
     answers: std::sync::Mutex<HashMap<(usize, Op, String), Arc<RoaringBitmap>>>,
@@ -46,6 +47,12 @@ impl SharedAnswers {
         answer
     }
 }
+
+/// Comparisons are shared within a batch on number attributes with at most this many
+/// distinct values: a few hundred bounds, each answer at most an eighth of a byte per
+/// member, stay within tens of megabytes, while a bound drawn from thousands of values
+/// is rarely asked twice.
+const SHARED_RANGES_UP_TO: usize = 256;
 
 /// Below this many members, an `AND` tests its remaining conditions member by member
 /// rather than building the condition's whole posting set.
@@ -368,6 +375,17 @@ impl CompiledRule {
                             condition.op,
                             condition.first_text().to_owned(),
                         );
+                        let positive = shared.get_or_compute(key, || condition.positive(column));
+                        positive.as_ref() & universe
+                    }
+                    (Op::Lt | Op::Le | Op::Gt | Op::Ge, Some(shared))
+                        if column.number.distinct() <= SHARED_RANGES_UP_TO =>
+                    {
+                        let bound = match condition.values.first() {
+                            Some(Value::Number(n)) => n.to_string(),
+                            _ => String::new(),
+                        };
+                        let key = (condition.attribute, condition.op, bound);
                         let positive = shared.get_or_compute(key, || condition.positive(column));
                         positive.as_ref() & universe
                     }

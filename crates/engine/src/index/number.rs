@@ -67,6 +67,11 @@ impl NumberColumn {
             .map(|(slot, _)| slot)
     }
 
+    /// How many distinct values members hold.
+    pub(crate) fn distinct(&self) -> usize {
+        self.postings.len()
+    }
+
     /// Members whose number equals one of `values`.
     pub(crate) fn equal_any(&self, values: impl Iterator<Item = f64>) -> RoaringBitmap {
         union(values.filter_map(|v| self.postings.get(&NumberKey::new(v))))

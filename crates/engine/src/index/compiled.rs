@@ -28,13 +28,22 @@ type Resolve<'r> = dyn FnMut(&str, &[Option<&str>]) -> (usize, Vec<u32>) + 'r;
 /// `level >= 5` in many groups). Shared by the threads of the batch, dropped after.
 #[derive(Debug, Default)]
 pub struct SharedAnswers {
-    answers: std::sync::Mutex<HashMap<(usize, Op, String), Arc<RoaringBitmap>>>,
+    answers: std::sync::Mutex<HashMap<(usize, Op, Operand), Arc<RoaringBitmap>>>,
+}
+
+/// What a shared answer was computed for, besides its attribute and operator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Operand {
+    /// A text operand, folded.
+    Text(String),
+    /// A number bound, by its bits (comparisons never see `NaN`).
+    Number(u64),
 }
 
 impl SharedAnswers {
     fn get_or_compute(
         &self,
-        key: (usize, Op, String),
+        key: (usize, Op, Operand),
         compute: impl FnOnce() -> RoaringBitmap,
     ) -> Arc<RoaringBitmap> {
         if let Some(found) = self.answers.lock().ok().and_then(|a| a.get(&key).cloned()) {
@@ -347,52 +356,74 @@ impl CompiledRule {
                     if acc.is_empty() {
                         break;
                     }
-                    acc = self.evaluate_at(item, index, &acc, shared);
+                    match item {
+                        // A condition narrows the running answer in place: no copy of it
+                        // per condition.
+                        Tree::Leaf(at) => self.narrow(*at, index, &mut acc, shared),
+                        _ => acc = self.evaluate_at(item, index, &acc, shared),
+                    }
                 }
                 acc
             }
             Tree::Leaf(at) => {
-                let Some(condition) = self.conditions.get(*at) else {
-                    return RoaringBitmap::new();
-                };
-                if universe.len() < self.filter_below {
-                    let cells = |slot| index.cell(condition.attribute, slot);
-                    return universe
-                        .iter()
-                        .filter(|slot| condition.test(cells(*slot)))
-                        .collect();
-                }
-                let Some(column) = index.column(condition.attribute) else {
-                    return match condition.op {
-                        Op::Ne | Op::NotIn => universe.clone(),
-                        _ => RoaringBitmap::new(),
-                    };
-                };
-                match (condition.op, shared) {
-                    (Op::StartsWith | Op::EndsWith | Op::Contains, Some(shared)) => {
-                        let key = (
-                            condition.attribute,
-                            condition.op,
-                            condition.first_text().to_owned(),
-                        );
-                        let positive = shared.get_or_compute(key, || condition.positive(column));
-                        positive.as_ref() & universe
-                    }
-                    (Op::Lt | Op::Le | Op::Gt | Op::Ge, Some(shared))
-                        if column.number.distinct() <= SHARED_RANGES_UP_TO =>
-                    {
-                        let bound = match condition.values.first() {
-                            Some(Value::Number(n)) => n.to_string(),
-                            _ => String::new(),
-                        };
-                        let key = (condition.attribute, condition.op, bound);
-                        let positive = shared.get_or_compute(key, || condition.positive(column));
-                        positive.as_ref() & universe
-                    }
-                    (Op::Ne | Op::NotIn, _) => universe - condition.positive(column),
-                    _ => condition.positive(column) & universe,
-                }
+                let mut acc = universe.clone();
+                self.narrow(*at, index, &mut acc, shared);
+                acc
             }
+        }
+    }
+
+    /// Keeps in `acc` only the members for which condition `at` holds.
+    fn narrow(
+        &self,
+        at: usize,
+        index: &AttributeIndex,
+        acc: &mut RoaringBitmap,
+        shared: Option<&SharedAnswers>,
+    ) {
+        let Some(condition) = self.conditions.get(at) else {
+            acc.clear();
+            return;
+        };
+        if acc.len() < self.filter_below {
+            let cells = |slot| index.cell(condition.attribute, slot);
+            *acc = acc
+                .iter()
+                .filter(|slot| condition.test(cells(*slot)))
+                .collect();
+            return;
+        }
+        let Some(column) = index.column(condition.attribute) else {
+            if !matches!(condition.op, Op::Ne | Op::NotIn) {
+                acc.clear();
+            }
+            return;
+        };
+        let shared_key = match (condition.op, shared) {
+            (Op::StartsWith | Op::EndsWith | Op::Contains, Some(shared)) => {
+                Some((shared, Operand::Text(condition.first_text().to_owned())))
+            }
+            (Op::Lt | Op::Le | Op::Gt | Op::Ge, Some(shared))
+                if column.number.distinct() <= SHARED_RANGES_UP_TO =>
+            {
+                let bound = match condition.values.first() {
+                    Some(Value::Number(n)) => Operand::Number(n.to_bits()),
+                    _ => Operand::Text(String::new()),
+                };
+                Some((shared, bound))
+            }
+            _ => None,
+        };
+        if let Some((shared, operand)) = shared_key {
+            let key = (condition.attribute, condition.op, operand);
+            let positive = shared.get_or_compute(key, || condition.positive(column));
+            *acc &= positive.as_ref();
+            return;
+        }
+        let positive = condition.positive(column);
+        match condition.op {
+            Op::Ne | Op::NotIn => *acc -= positive,
+            _ => *acc &= positive,
         }
     }
 }

@@ -78,15 +78,57 @@ pub struct InvitationQuery {
 }
 
 /// Mints secrets for an operation: keeps each secret by the hash the operation stores.
+/// Behind a lock because the operation mints while the outbox and the answer read.
 #[derive(Default)]
-struct Secrets(HashMap<String, String>);
+struct Secrets(Mutex<HashMap<String, String>>);
 
 impl Secrets {
-    fn mint(&mut self) -> String {
+    fn mint(&self) -> String {
         let (secret, hash) = crate::secret::new_token();
-        self.0.insert(hash.clone(), secret);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash.clone(), secret);
         hash
     }
+
+    fn secret(&self, hash: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
+    }
+}
+
+/// Runs an operation that issues invitation tokens as one write, queues their emails
+/// (when mail is sent) in the same transaction, and answers with one result per
+/// address, links included when no mail server is configured.
+async fn issue(
+    app: &AppState,
+    auth: &Auth,
+    status: StatusCode,
+    operation: impl FnOnce(
+            &roster_ops::Ctx,
+            roster_ops::invitations::Policy,
+            &mut dyn FnMut() -> String,
+        ) -> Result<roster_ops::Outcome<Created>, roster_ops::OpError>
+        + Send,
+) -> Result<Response, ApiError> {
+    let settings = app.invites.clone();
+    let secrets = Secrets::default();
+    let policy = settings.policy();
+    let (created, revision) = app
+        .roster
+        .write_with_outbox(
+            auth.workspace,
+            auth.actor,
+            |ctx| operation(ctx, policy, &mut || secrets.mint()),
+            |created| messages(&settings, auth.workspace, &secrets, created),
+        )
+        .await?;
+    let results = outcomes(&settings, &secrets, created);
+    Ok(written(status, InvitationsCreated { results }, revision))
 }
 
 /// The outbox messages of created invitations (when mail is sent).
@@ -104,12 +146,12 @@ fn messages(
         .iter()
         .filter_map(|r| match r {
             EmailResult::Invited(invitation) => {
-                secrets.0.get(&invitation.token_hash).map(|secret| {
+                secrets.secret(&invitation.token_hash).map(|secret| {
                     compose(
                         workspace,
                         invitation,
                         &created.letter,
-                        &settings.link(secret),
+                        &settings.link(&secret),
                     )
                 })
             }
@@ -126,9 +168,9 @@ fn outcomes(settings: &InviteSettings, secrets: &Secrets, created: Created) -> V
         .map(|result| match result {
             EmailResult::Invited(invitation) => {
                 let link = (!settings.by_mail)
-                    .then(|| secrets.0.get(&invitation.token_hash))
+                    .then(|| secrets.secret(&invitation.token_hash))
                     .flatten()
-                    .map(|secret| settings.link(secret));
+                    .map(|secret| settings.link(&secret));
                 if let Some(link) = &link {
                     tracing::info!(email = %invitation.email, invitation = %invitation.id, %link,
                         "invitation link (no SMTP server configured; hand it to the invitee)");
@@ -167,39 +209,10 @@ pub async fn create(
     auth: Auth,
     JsonBody(input): JsonBody<NewInvitations>,
 ) -> Result<Response, ApiError> {
-    let settings = app.invites.clone();
-    let secrets = Mutex::new(Secrets::default());
-    let policy = settings.policy();
-    let (created, revision) = app
-        .roster
-        .write_with_outbox(
-            auth.workspace,
-            auth.actor,
-            |ctx| {
-                invitations::create(ctx, input, policy, &mut || {
-                    secrets.lock().unwrap_or_else(|p| p.into_inner()).mint()
-                })
-            },
-            |created| {
-                messages(
-                    &settings,
-                    auth.workspace,
-                    &secrets.lock().unwrap_or_else(|p| p.into_inner()),
-                    created,
-                )
-            },
-        )
-        .await?;
-    let results = outcomes(
-        &settings,
-        &secrets.lock().unwrap_or_else(|p| p.into_inner()),
-        created,
-    );
-    Ok(written(
-        StatusCode::CREATED,
-        InvitationsCreated { results },
-        revision,
-    ))
+    issue(&app, &auth, StatusCode::CREATED, |ctx, policy, mint| {
+        invitations::create(ctx, input, policy, mint)
+    })
+    .await
 }
 
 /// Lists invitations: your own, or every one as an admin; newest last.
@@ -276,38 +289,10 @@ pub async fn resend(
     OptionalJsonBody(input): OptionalJsonBody<Resend>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "invitation")?;
-    let settings = app.invites.clone();
-    let secrets = Mutex::new(Secrets::default());
-    let policy = settings.policy();
-    let (created, revision) = app
-        .roster
-        .write_with_outbox(
-            auth.workspace,
-            auth.actor,
-            |ctx| {
-                let hash = secrets.lock().unwrap_or_else(|p| p.into_inner()).mint();
-                invitations::resend(ctx, id, input, policy, hash)
-            },
-            |created| {
-                messages(
-                    &settings,
-                    auth.workspace,
-                    &secrets.lock().unwrap_or_else(|p| p.into_inner()),
-                    created,
-                )
-            },
-        )
-        .await?;
-    let results = outcomes(
-        &settings,
-        &secrets.lock().unwrap_or_else(|p| p.into_inner()),
-        created,
-    );
-    Ok(written(
-        StatusCode::OK,
-        InvitationsCreated { results },
-        revision,
-    ))
+    issue(&app, &auth, StatusCode::OK, |ctx, policy, mint| {
+        invitations::resend(ctx, id, input, policy, mint())
+    })
+    .await
 }
 
 /// The answer to an accepted invitation.

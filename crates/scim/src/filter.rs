@@ -156,6 +156,62 @@ pub fn parse(text: &str) -> Result<Filter, FilterError> {
     Ok(filter)
 }
 
+/// The `path` of a PATCH operation (RFC 7644 §3.5.2): an attribute, or a value path
+/// selecting some values of a multi-valued attribute, optionally narrowed to one of their
+/// sub-attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    /// The attribute (with its schema URI and sub-attribute, when given).
+    pub attr: AttrPath,
+    /// `members[value eq "…"]`: which values the operation applies to.
+    pub filter: Option<Filter>,
+    /// `emails[type eq "work"].value`: the sub-attribute of the selected values.
+    pub sub: Option<String>,
+}
+
+/// Parses the `path` of a PATCH operation.
+pub fn parse_path(text: &str) -> Result<PatchPath, FilterError> {
+    if text.len() > MAX_LEN {
+        return Err(FilterError {
+            message: format!("a path is at most {MAX_LEN} bytes"),
+            at: MAX_LEN,
+        });
+    }
+    let mut parser = Parser {
+        text,
+        at: 0,
+        depth: 0,
+    };
+    let attr = parser.path()?;
+    let mut path = PatchPath {
+        attr,
+        filter: None,
+        sub: None,
+    };
+    if let Some((filter, sub)) = parser.bracket()? {
+        path.filter = Some(filter);
+        path.sub = sub;
+    }
+    parser.skip_spaces();
+    if parser.at < text.len() {
+        return Err(parser.error("expected the end of the path"));
+    }
+    Ok(path)
+}
+
+impl fmt::Display for PatchPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.attr)?;
+        if let Some(filter) = &self.filter {
+            write!(f, "[{filter}]")?;
+        }
+        if let Some(sub) = &self.sub {
+            write!(f, ".{sub}")?;
+        }
+        Ok(())
+    }
+}
+
 struct Parser<'t> {
     text: &'t str,
     at: usize,
@@ -289,26 +345,13 @@ impl Parser<'_> {
 
     fn attr_expr(&mut self) -> Result<Filter, FilterError> {
         let path = self.path()?;
-        if self.peek() == Some('[') {
-            self.at += 1;
-            self.deeper()?;
-            let mut inner = self.or_expr()?;
-            self.expect(']')?;
-            self.depth -= 1;
-            if self.peek() == Some('.') {
+        if let Some((mut inner, sub)) = self.bracket()? {
+            if let Some(name) = sub {
                 // `emails[type eq "work"].value eq "…"`: the same as
                 // `emails[type eq "work" and value eq "…"]`.
-                self.at += 1;
-                let start = self.at;
-                let name =
-                    self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
-                if !is_name(name) {
-                    self.at = start;
-                    return Err(self.error("expected a sub-attribute after `].`"));
-                }
                 let sub = AttrPath {
                     uri: None,
-                    name: name.to_owned(),
+                    name,
                     sub: None,
                 };
                 let tail = self.comparison(sub)?;
@@ -317,6 +360,31 @@ impl Parser<'_> {
             return Ok(Filter::ValuePath(path, Box::new(inner)));
         }
         self.comparison(path)
+    }
+
+    /// A value path's `[filter]` after its attribute, and the sub-attribute after the
+    /// `]` when one follows (`emails[type eq "work"].value`); `None` without a `[`.
+    fn bracket(&mut self) -> Result<Option<(Filter, Option<String>)>, FilterError> {
+        if self.peek() != Some('[') {
+            return Ok(None);
+        }
+        self.at += 1;
+        self.deeper()?;
+        let inner = self.or_expr()?;
+        self.expect(']')?;
+        self.depth -= 1;
+        if self.peek() != Some('.') {
+            return Ok(Some((inner, None)));
+        }
+        self.at += 1;
+        let start = self.at;
+        let name = self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
+        if is_name(name) {
+            Ok(Some((inner, Some(name.to_owned()))))
+        } else {
+            self.at = start;
+            Err(self.error("expected a sub-attribute after `].`"))
+        }
     }
 
     fn path(&mut self) -> Result<AttrPath, FilterError> {

@@ -253,3 +253,47 @@ proptest! {
         let _ = parse(&edited);
     }
 }
+
+#[test]
+fn patch_paths_parse_and_print_back() {
+    use roster_scim::parse_path;
+    let members =
+        parse_path(r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#).unwrap();
+    assert_eq!(members.attr, path("members"));
+    assert_eq!(
+        members.filter,
+        Some(eq("value", "2819c223-7f76-453a-919d-413861904646"))
+    );
+    assert_eq!(members.sub, None);
+
+    let work = parse_path(r#"emails[type eq "work"].value"#).unwrap();
+    assert_eq!(work.filter, Some(eq("type", "work")));
+    assert_eq!(work.sub.as_deref(), Some("value"));
+
+    let department =
+        parse_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")
+            .unwrap();
+    assert_eq!(department.attr.name, "department");
+    assert!(department.attr.uri.is_some());
+    assert_eq!(
+        parse_path("name.givenName").unwrap().attr.sub.as_deref(),
+        Some("givenName")
+    );
+
+    for text in [
+        r#"members[value eq "x"]"#,
+        r#"emails[type eq "work" and primary eq true].value"#,
+        "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName",
+    ] {
+        assert_eq!(parse_path(text).unwrap().to_string(), text);
+    }
+    for bad in [
+        "",
+        "members[",
+        r#"members[value eq "x"] extra"#,
+        "emails[type pr].",
+        "1x",
+    ] {
+        assert!(parse_path(bad).is_err(), "{bad}");
+    }
+}

@@ -10,7 +10,8 @@ use roster::mail::sender::Mailer;
 use roster::mail::InviteSettings;
 use serde_json::{json, Value};
 
-use crate::kit::{Answer, Server};
+use crate::invitations::result_id;
+use crate::kit::Server;
 use crate::on_both_stores;
 use crate::support::smtp::{free_port, smtp_server};
 use crate::support::TestDb;
@@ -79,13 +80,6 @@ fn token_in(message: &str) -> String {
         .collect()
 }
 
-fn created_id(answer: &Answer) -> String {
-    answer.body["results"][0]["invitation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn the_invitation_email_is_sent_and_its_link_accepts(db: TestDb) {
     let port = free_port();
     let inbox = smtp_server(port);
@@ -104,7 +98,7 @@ async fn the_invitation_email_is_sent_and_its_link_accepts(db: TestDb) {
         "with mail, the link goes only by mail"
     );
     assert_eq!(result["invitation"]["delivery"]["state"], "queued");
-    let id = created_id(&answer);
+    let id = result_id(&answer, 0);
 
     let shown = delivery_state(&s, &id, "sent").await;
     assert_eq!(shown["delivery"]["attempts"], 1);
@@ -159,7 +153,7 @@ async fn a_committed_invitation_is_sent_once_across_a_restart(db: TestDb) {
         )
         .await
         .expect(201);
-    let id = created_id(&answer);
+    let id = result_id(&answer, 0);
     let shown = delivery_state(&s, &id, "retrying").await;
     assert!(shown["delivery"]["attempts"].as_u64().unwrap() >= 1);
     assert!(shown["delivery"]["last_error"].is_string());
@@ -198,7 +192,7 @@ async fn a_revoked_invitation_is_never_sent(db: TestDb) {
         )
         .await
         .expect(201);
-    let revoked = created_id(&revoked);
+    let revoked = result_id(&revoked, 0);
     delivery_state(&s, &revoked, "retrying").await;
     s.post(
         &format!("/api/v1/invitations/{revoked}/revoke"),
@@ -216,7 +210,7 @@ async fn a_revoked_invitation_is_never_sent(db: TestDb) {
         )
         .await
         .expect(201);
-    let resent = created_id(&resent);
+    let resent = result_id(&resent, 0);
     s.call(
         Method::POST,
         &format!("/api/v1/invitations/{resent}/resend"),

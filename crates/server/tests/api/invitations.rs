@@ -35,6 +35,14 @@ fn token_of(link: &str) -> String {
         .unwrap_or_else(|| panic!("no token in link {link}"))
 }
 
+/// The id of the invitation of the `i`-th result of an invitation answer.
+pub fn result_id(answer: &Answer, i: usize) -> String {
+    answer.body["results"][i]["invitation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no invitation in {}", answer.body))
+        .to_owned()
+}
+
 /// The token of the `i`-th result of an invitation answer.
 fn result_token(answer: &Answer, i: usize) -> String {
     token_of(
@@ -520,14 +528,8 @@ async fn revoking_and_resending_void_the_old_link(db: TestDb) {
     )
     .await
     .expect(201);
-    let x = answer.body["results"][0]["invitation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let y = answer.body["results"][1]["invitation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let x = result_id(&answer, 0);
+    let y = result_id(&answer, 1);
     let x_token = result_token(&answer, 0);
     let y_token = result_token(&answer, 1);
 
@@ -625,10 +627,7 @@ async fn expired_invitations_cannot_be_accepted_but_can_be_resent(db: TestDb) {
     )
     .await
     .expect(201);
-    let id = answer.body["results"][0]["invitation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = result_id(&answer, 0);
     let token = result_token(&answer, 0);
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
 
@@ -677,10 +676,7 @@ async fn the_rate_limit_answers_429_with_retry_after(db: TestDb) {
     )
     .await
     .expect(201);
-    let id = first.body["results"][0]["invitation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = result_id(&first, 0);
     let refused = invite(
         &s,
         &user_token,
@@ -829,10 +825,7 @@ async fn accepting_finds_an_existing_member_and_skips_groups_gone(db: TestDb) {
     )
     .await
     .expect(201);
-    let orphaned_id = orphaned.body["results"][0]["invitation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let orphaned_id = result_id(&orphaned, 0);
     s.remove(&temporary, &inviter, &s.admin_token)
         .await
         .expect(200);

@@ -137,17 +137,7 @@ pub struct FilterError {
 
 /// Parses a filter.
 pub fn parse(text: &str) -> Result<Filter, FilterError> {
-    if text.len() > MAX_LEN {
-        return Err(FilterError {
-            message: format!("a filter is at most {MAX_LEN} bytes"),
-            at: MAX_LEN,
-        });
-    }
-    let mut parser = Parser {
-        text,
-        at: 0,
-        depth: 0,
-    };
+    let mut parser = Parser::new(text, "a filter")?;
     let filter = parser.or_expr()?;
     parser.skip_spaces();
     if parser.at < text.len() {
@@ -171,17 +161,7 @@ pub struct PatchPath {
 
 /// Parses the `path` of a PATCH operation.
 pub fn parse_path(text: &str) -> Result<PatchPath, FilterError> {
-    if text.len() > MAX_LEN {
-        return Err(FilterError {
-            message: format!("a path is at most {MAX_LEN} bytes"),
-            at: MAX_LEN,
-        });
-    }
-    let mut parser = Parser {
-        text,
-        at: 0,
-        depth: 0,
-    };
+    let mut parser = Parser::new(text, "a path")?;
     let attr = parser.path()?;
     let mut path = PatchPath {
         attr,
@@ -232,7 +212,22 @@ fn is_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
+    /// A parser at the start of `text`, which must be at most [`MAX_LEN`] bytes.
+    fn new(text: &'t str, what: &str) -> Result<Self, FilterError> {
+        if text.len() > MAX_LEN {
+            return Err(FilterError {
+                message: format!("{what} is at most {MAX_LEN} bytes"),
+                at: MAX_LEN,
+            });
+        }
+        Ok(Parser {
+            text,
+            at: 0,
+            depth: 0,
+        })
+    }
+
     fn rest(&self) -> &str {
         self.text.get(self.at..).unwrap_or("")
     }

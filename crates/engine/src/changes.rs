@@ -67,7 +67,12 @@ impl Overlay {
                 | Event::RoleDeleted { .. }
                 | Event::RoleAssigned { .. }
                 | Event::RoleRevoked { .. }
-                | Event::InvitationUpserted { .. } => {}
+                | Event::InvitationUpserted { .. }
+                | Event::ScimTokenCreated { .. }
+                | Event::ScimTokenRevoked { .. }
+                | Event::ScimResourceUpserted { .. }
+                | Event::ScimResourceDeleted { .. }
+                | Event::ScimMappingSet { .. } => {}
             }
         }
         overlay

@@ -14,6 +14,7 @@ pub mod index;
 pub mod invitations;
 mod permissions;
 mod readers;
+pub mod scim;
 mod sets;
 mod state;
 

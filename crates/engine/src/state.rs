@@ -11,6 +11,7 @@ use crate::dynamic::{self, DynamicGroups};
 use crate::index::ValueRef;
 use crate::invitations::Invitations;
 use crate::permissions::{Permissions, Regrant};
+use crate::scim::ScimDirectory;
 use crate::MemberSets;
 
 /// What the engine keeps of a member beside its attributes: the attributes (email,
@@ -56,6 +57,7 @@ pub struct WorkspaceState {
     token_hashes: HashMap<String, Id>,
     permissions: Permissions,
     invitations: Invitations,
+    scim: ScimDirectory,
 }
 
 impl WorkspaceState {
@@ -80,6 +82,13 @@ impl WorkspaceState {
         for invitation in &snapshot.invitations {
             state.invitations.upsert(invitation);
         }
+        for token in &snapshot.scim_tokens {
+            state.scim.add_token(token);
+        }
+        for resource in &snapshot.scim_resources {
+            state.scim.upsert(resource);
+        }
+        state.scim.set_mapping(&snapshot.scim_mapping);
         // Last, so that each assignment grants over memberships already built.
         for role in &snapshot.roles {
             state.upsert_role(role);
@@ -109,6 +118,7 @@ impl WorkspaceState {
             token_hashes: HashMap::new(),
             permissions: Permissions::default(),
             invitations: Invitations::default(),
+            scim: ScimDirectory::default(),
         }
     }
 
@@ -156,7 +166,10 @@ impl WorkspaceState {
                 self.properties.remove(id);
             }
             Event::GroupUpserted { group } => self.upsert_groups(&[group]),
-            Event::GroupDeleted { id } => self.delete_group(id),
+            Event::GroupDeleted { id } => {
+                self.delete_group(id);
+                self.scim.remove(id);
+            }
             Event::MembershipAdded { membership } => self.add_membership(membership.clone()),
             Event::MembershipRemoved {
                 group_id,
@@ -175,6 +188,11 @@ impl WorkspaceState {
             }
             Event::RoleAssigned { assignment } => self.assign(assignment),
             Event::InvitationUpserted { invitation } => self.invitations.upsert(invitation),
+            Event::ScimTokenCreated { token } => self.scim.add_token(token),
+            Event::ScimTokenRevoked { id } => self.scim.revoke_token(id),
+            Event::ScimResourceUpserted { resource } => self.scim.upsert(resource),
+            Event::ScimResourceDeleted { id } => self.scim.remove(id),
+            Event::ScimMappingSet { mapping } => self.scim.set_mapping(mapping),
             Event::RoleRevoked { group_id, role_id } => {
                 let regrant = self.permissions.revoke(group_id, role_id);
                 self.regrant(regrant);
@@ -499,7 +517,15 @@ impl WorkspaceState {
             roles: self.permissions.roles_after(None).cloned().collect(),
             assignments: self.permissions.assignments().cloned().collect(),
             invitations: self.invitations.after(None).cloned().collect(),
+            scim_tokens: self.scim.tokens().cloned().collect(),
+            scim_resources: self.scim.all().cloned().collect(),
+            scim_mapping: self.scim.mapping().clone(),
         }
+    }
+
+    /// The workspace's SCIM tokens, provisioned resources and mapping.
+    pub fn scim(&self) -> &ScimDirectory {
+        &self.scim
     }
 
     /// The workspace's invitations.

@@ -14,6 +14,11 @@ pub enum Actor {
         /// The acting member.
         id: Uuid,
     },
+    /// An identity provider over SCIM, through one of its tokens.
+    IdentityProvider {
+        /// The SCIM token it presented.
+        token: Uuid,
+    },
     /// An operator at the command line, with direct access to the database.
     Cli,
     /// Roster itself (first-start bootstrap).

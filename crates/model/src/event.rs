@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Group, Id, Invitation, Member, PropertyDef, Role, RoleAssignment, StaticMembership,
-    TokenRecord, Workspace,
+    Group, Id, Invitation, Member, PropertyDef, Role, RoleAssignment, ScimMapping, ScimResource,
+    ScimToken, StaticMembership, TokenRecord, Workspace,
 };
 
 /// A workspace's revision: strictly increasing, one per committed write.
@@ -94,6 +94,32 @@ pub enum Event {
         /// The invitation as it now is.
         invitation: Invitation,
     },
+    /// A SCIM token was issued.
+    ScimTokenCreated {
+        /// The token, hashed.
+        token: ScimToken,
+    },
+    /// A SCIM token was revoked.
+    ScimTokenRevoked {
+        /// The revoked token.
+        id: Id,
+    },
+    /// The SCIM side of a provisioned member or group was created or changed.
+    ScimResourceUpserted {
+        /// The resource as it now is.
+        resource: ScimResource,
+    },
+    /// A provisioned user was deleted over SCIM (the member stays, deactivated), or its
+    /// group was deleted.
+    ScimResourceDeleted {
+        /// The member's or group's id.
+        id: Id,
+    },
+    /// Admins changed which properties SCIM attributes fill.
+    ScimMappingSet {
+        /// The mapping as it now is.
+        mapping: ScimMapping,
+    },
 }
 
 /// Everything the store holds about one workspace at one revision: what an engine is
@@ -120,4 +146,10 @@ pub struct Snapshot {
     pub assignments: Vec<RoleAssignment>,
     /// Every invitation, whatever its state.
     pub invitations: Vec<Invitation>,
+    /// Every live SCIM token.
+    pub scim_tokens: Vec<ScimToken>,
+    /// The SCIM side of every provisioned member and group.
+    pub scim_resources: Vec<ScimResource>,
+    /// Which properties SCIM attributes fill, where admins changed the default.
+    pub scim_mapping: ScimMapping,
 }

@@ -11,6 +11,8 @@ pub fn is_admin(ctx: &Ctx) -> bool {
     match ctx.actor {
         Actor::Member { id } => ctx.state.is_admin(&id),
         Actor::Cli | Actor::System => true,
+        // An identity provider writes only what SCIM lets it (see `scim`).
+        Actor::IdentityProvider { .. } => false,
     }
 }
 
@@ -33,6 +35,7 @@ pub fn is_internal(ctx: &Ctx) -> bool {
     match ctx.actor {
         Actor::Member { .. } => actor_member(ctx).is_some_and(|m| m.kind == MemberKind::User),
         Actor::Cli | Actor::System => true,
+        Actor::IdentityProvider { .. } => false,
     }
 }
 

@@ -39,6 +39,9 @@ pub trait Store: Send + Sync + 'static {
     /// The workspace a live token (by the hash of its secret) belongs to.
     async fn workspace_of_token(&self, hash: &str) -> Result<Option<Id>>;
 
+    /// The workspace a live SCIM token (by the hash of its secret) belongs to.
+    async fn workspace_of_scim_token(&self, hash: &str) -> Result<Option<Id>>;
+
     /// Everything about a workspace, read at one consistent revision; `None` if no such workspace.
     async fn load(&self, workspace: Id) -> Result<Option<Snapshot>>;
 

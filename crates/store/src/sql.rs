@@ -353,6 +353,7 @@ macro_rules! sql_store {
                             "DELETE FROM role_assignments WHERE group_id = $1 AND workspace_id = $2",
                             "DELETE FROM memberships WHERE group_id = $1 AND workspace_id = $2",
                             "DELETE FROM groups WHERE id = $1 AND workspace_id = $2",
+                            "DELETE FROM scim_resources WHERE id = $1 AND workspace_id = $2",
                         ] {
                             sqlx::query(statement).bind(id.to_string()).bind(ws).execute(&mut *conn).await?;
                         }
@@ -454,6 +455,52 @@ macro_rules! sql_store {
                         .execute(&mut *conn)
                         .await?;
                     }
+                    Event::ScimTokenCreated { token } => {
+                        sqlx::query("INSERT INTO scim_tokens (id, workspace_id, hash, doc) VALUES ($1, $2, $3, $4)")
+                            .bind(token.id.to_string())
+                            .bind(ws)
+                            .bind(&token.hash)
+                            .bind(serde_json::to_string(token)?)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::ScimTokenRevoked { id } => {
+                        sqlx::query("UPDATE scim_tokens SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2")
+                            .bind(id.to_string())
+                            .bind(ws)
+                            .bind(roster_model::to_micros(roster_model::now()))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::ScimResourceUpserted { resource } => {
+                        sqlx::query(
+                            "INSERT INTO scim_resources (id, workspace_id, resource_type, doc) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                        )
+                        .bind(resource.id.to_string())
+                        .bind(ws)
+                        .bind(tag(&resource.resource_type))
+                        .bind(serde_json::to_string(resource)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Event::ScimResourceDeleted { id } => {
+                        sqlx::query("DELETE FROM scim_resources WHERE id = $1 AND workspace_id = $2")
+                            .bind(id.to_string())
+                            .bind(ws)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Event::ScimMappingSet { mapping } => {
+                        sqlx::query(
+                            "INSERT INTO scim_mappings (workspace_id, doc) VALUES ($1, $2) \
+                             ON CONFLICT (workspace_id) DO UPDATE SET doc = excluded.doc",
+                        )
+                        .bind(ws)
+                        .bind(serde_json::to_string(mapping)?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     Event::TokenRevoked { id } => {
                         sqlx::query("UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2")
                             .bind(id.to_string())
@@ -530,6 +577,15 @@ macro_rules! sql_store {
                 row.map(|(id,)| parse_id(&id)).transpose()
             }
 
+            async fn workspace_of_scim_token(&self, hash: &str) -> Result<Option<Id>> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT workspace_id FROM scim_tokens WHERE hash = $1 AND revoked_at IS NULL")
+                        .bind(hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(|(id,)| parse_id(&id)).transpose()
+            }
+
             async fn load(&self, workspace: Id) -> Result<Option<roster_model::Snapshot>> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(statement) = $snapshot_begin {
@@ -572,6 +628,18 @@ macro_rules! sql_store {
                         .await?,
                     invitations: Self::docs(&mut tx, "SELECT doc FROM invitations WHERE workspace_id = $1", &ws)
                         .await?,
+                    scim_tokens: Self::docs(
+                        &mut tx,
+                        "SELECT doc FROM scim_tokens WHERE workspace_id = $1 AND revoked_at IS NULL",
+                        &ws,
+                    )
+                    .await?,
+                    scim_resources: Self::docs(&mut tx, "SELECT doc FROM scim_resources WHERE workspace_id = $1", &ws)
+                        .await?,
+                    scim_mapping: Self::docs(&mut tx, "SELECT doc FROM scim_mappings WHERE workspace_id = $1", &ws)
+                        .await?
+                        .pop()
+                        .unwrap_or_default(),
                 };
                 tx.commit().await?;
                 Ok(Some(snapshot))

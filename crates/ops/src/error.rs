@@ -38,6 +38,10 @@ pub enum OpError {
         /// Which limit, in a sentence.
         message: String,
     },
+    /// A SCIM request refused in SCIM's own terms (status and `scimType`); only
+    /// `/scim/v2` sees these.
+    #[error("{0}")]
+    Scim(roster_scim::ScimError),
     /// A rule does not check: every error with its span in the rule text (422).
     #[error("the rule does not check: {}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
     Rule(Vec<roster_rules::RuleError>),

@@ -428,6 +428,13 @@ pub fn delete(ctx: &Ctx, id: Id, expected_version: Option<i64>) -> Result<Outcom
         return Err(OpError::conflict(DEFAULT_RULE));
     }
     check_version(group, expected_version)?;
+    Ok(deletion(ctx, group))
+}
+
+/// The events and audit entries of deleting a group the caller may delete: its roles
+/// revoked, each recorded membership leaving with it.
+pub(crate) fn deletion(ctx: &Ctx, group: &Group) -> Outcome<()> {
+    let id = group.id;
     // Each recorded membership leaves with the group, and each has its own entry.
     let audit: Vec<_> = ctx
         .state
@@ -450,7 +457,7 @@ pub fn delete(ctx: &Ctx, id: Id, expected_version: Option<i64>) -> Result<Outcom
         .audit
         .push(ctx.audit("group.delete", "group", Some(id), Some(group), NOTHING));
     outcome.events.push(Event::GroupDeleted { id });
-    Ok(outcome)
+    outcome
 }
 
 /// Refuses hand edits of groups whose members nobody keeps by hand.

@@ -17,6 +17,7 @@ mod patch;
 pub mod properties;
 pub mod roles;
 pub mod rules;
+pub mod scim;
 pub mod tokens;
 pub mod transfer;
 mod validate;

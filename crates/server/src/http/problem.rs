@@ -235,6 +235,13 @@ impl From<OpError> for ApiError {
                 "Precondition failed",
                 why,
             ),
+            // Only SCIM operations raise these, and `/scim/v2` answers them itself.
+            OpError::Scim(error) => Self::new(
+                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+                "scim",
+                "SCIM error",
+                error.detail,
+            ),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `roster serve`, `roster workspace create`, `roster token create`.
+//! The command line: `roster serve`, `roster workspace create`, `roster token create`,
+//! `roster scim token create`, `roster rules check`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -33,6 +34,34 @@ enum Command {
     /// Work with dynamic-group rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// SCIM provisioning.
+    #[command(subcommand)]
+    Scim(ScimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScimCommand {
+    /// Manage the tokens identity providers present at `/scim/v2`.
+    #[command(subcommand)]
+    Token(ScimTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScimTokenCommand {
+    /// Create a SCIM token for an identity provider.
+    Create {
+        #[command(flatten)]
+        database: Database,
+        /// The workspace's id.
+        #[arg(long)]
+        workspace: Id,
+        /// A label for the token (for instance `Okta`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,7 +311,40 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Scim(ScimCommand::Token(ScimTokenCommand::Create {
+            database,
+            workspace,
+            name,
+            json,
+        })) => create_scim_token(&database, workspace, name, json).await,
     }
+}
+
+/// `roster scim token create`.
+async fn create_scim_token(
+    database: &Database,
+    workspace: Id,
+    name: Option<String>,
+    json: bool,
+) -> Result<(), String> {
+    let (roster, _handle) = open_workspace(database, workspace).await?;
+    let (secret, hash) = crate::secret::new_token();
+    let (record, _) = roster
+        .write(workspace, Actor::Cli, |ctx| {
+            roster_ops::scim::tokens::create(ctx, name, hash)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"id": record.id, "name": record.name, "token": secret})
+        );
+    } else {
+        println!("SCIM token (shown once): {secret}");
+        println!("Point the identity provider at <server>/scim/v2 with `Authorization: Bearer <token>`.");
+    }
+    Ok(())
 }
 
 /// Each error under the rule text, with a caret line under its span.

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod http;
 pub mod mail;
 pub mod runtime;
+pub mod scim;
 pub mod secret;
 pub mod transfer;
 

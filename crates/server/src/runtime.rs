@@ -403,6 +403,46 @@ impl Roster {
         Ok(Some((handle, workspace, member)))
     }
 
+    /// The workspace and SCIM token a SCIM secret stands for. Looked up in the store
+    /// when this process has not seen the token, as for API tokens.
+    pub async fn authenticate_scim(
+        &self,
+        secret: &str,
+    ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
+        let hash = crate::secret::hash(secret);
+        let key = format!("scim:{hash}");
+        let hinted = self
+            .token_index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+            .copied();
+        let workspace = match hinted {
+            Some(ws) => ws,
+            None => match self.store.workspace_of_scim_token(&hash).await? {
+                Some(ws) => ws,
+                None => return Ok(None),
+            },
+        };
+        let handle = self.workspace(workspace).await?;
+        let lookup = |handle: &WorkspaceHandle| handle.read().scim().token_by_hash(&hash).map(|t| t.id);
+        let mut token = lookup(&handle);
+        if token.is_none() && hinted.is_none() {
+            self.catch_up(&handle, workspace).await?;
+            token = lookup(&handle);
+        }
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        if hinted.is_none() {
+            self.token_index
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(key, workspace);
+        }
+        Ok(Some((handle, workspace, token)))
+    }
+
     /// Applies, every [`FOLLOW_INTERVAL`], the revisions other processes committed, and
     /// loads workspaces they created.
     pub async fn follow(self: Arc<Self>) {

@@ -61,9 +61,10 @@ pub fn patch(
 }
 
 /// Deletes a group with its roles and memberships.
-pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
+pub fn delete(ctx: &Ctx, id: Id, if_match: Option<&str>) -> Result<Outcome<()>, OpError> {
     require_provider(ctx)?;
-    let (_, group) = provisioned(ctx, id)?;
+    let (existing, group) = provisioned(ctx, id)?;
+    check_etag(&render::group_version(existing, group), if_match)?;
     Ok(crate::groups::deletion(ctx, group))
 }
 

@@ -53,9 +53,10 @@ pub fn patch(
 /// Deletes a provisioned user: the SCIM resource goes (the id answers 404 from then on),
 /// the member is deactivated and leaves the identity provider's groups. The member's
 /// record stays, as every member's does (SPEC §1: deactivated members keep their records).
-pub fn delete(ctx: &Ctx, id: Id) -> Result<Outcome<()>, OpError> {
+pub fn delete(ctx: &Ctx, id: Id, if_match: Option<&str>) -> Result<Outcome<()>, OpError> {
     require_provider(ctx)?;
     let (existing, before) = provisioned(ctx, id)?;
+    check_etag(&render::user_version(existing, &before), if_match)?;
     let mut outcome = Outcome::unchanged(());
     if before.is_active() {
         guard_last_admin(ctx, &before)?;

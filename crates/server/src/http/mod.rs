@@ -14,6 +14,7 @@ pub mod problem;
 mod properties;
 mod roles;
 mod rules;
+mod scim_admin;
 mod tokens;
 mod workspace;
 
@@ -60,6 +61,7 @@ pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
         .merge(roles::routes())
         .merge(access::routes())
         .merge(tokens::routes())
+        .merge(scim_admin::routes())
         .merge(invitations::routes())
         .merge(audit::routes())
         .merge(changes::routes())
@@ -71,6 +73,7 @@ pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .nest("/api/v1", api)
+        .nest("/scim/v2", crate::scim::routes())
         .merge(invitations::page_routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

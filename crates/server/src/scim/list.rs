@@ -1,0 +1,251 @@
+//! Listing and searching (RFC 7644 §3.4.2, §3.4.3): `filter`, `sortBy`/`sortOrder`,
+//! `startIndex`/`count` and `attributes`/`excludedAttributes`, from a query string or a
+//! `POST /.search` body alike.
+
+use std::collections::HashMap;
+
+use roster_model::Id;
+use roster_scim::schema::{ResourceSchema, LIST_RESPONSE};
+use roster_scim::{eval, project, Filter, ScimError, ScimType};
+use serde_json::{json, Value};
+
+/// Most resources one page holds (advertised as `filter.maxResults`).
+pub const MAX_RESULTS: usize = 1000;
+/// Resources a page holds when `count` is not given.
+pub const DEFAULT_COUNT: usize = 100;
+
+/// What a list or search asks for.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    /// The filter, parsed.
+    pub filter: Option<Filter>,
+    /// The attribute to sort by.
+    pub sort_by: Option<String>,
+    /// Whether to sort descending.
+    pub descending: bool,
+    /// 1-based index of the first result.
+    pub start_index: usize,
+    /// How many results at most.
+    pub count: usize,
+    /// Only these attributes (and those always returned).
+    pub attributes: Vec<String>,
+    /// All but these.
+    pub excluded: Vec<String>,
+}
+
+fn invalid(detail: impl Into<String>) -> ScimError {
+    ScimError::bad(ScimType::InvalidValue, detail)
+}
+
+fn names(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn number(raw: &str, what: &str) -> Result<i64, ScimError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| invalid(format!("`{what}` must be an integer")))
+}
+
+impl ListQuery {
+    /// From a query string's parameters, named in any case.
+    pub fn from_params(params: &HashMap<String, String>) -> Result<Self, ScimError> {
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.as_str())
+        };
+        Self::build(
+            get("filter"),
+            get("sortBy"),
+            get("sortOrder"),
+            get("startIndex").map(|v| number(v, "startIndex")).transpose()?,
+            get("count").map(|v| number(v, "count")).transpose()?,
+            get("attributes").map(names).unwrap_or_default(),
+            get("excludedAttributes").map(names).unwrap_or_default(),
+        )
+    }
+
+    /// From a `SearchRequest` body.
+    pub fn from_body(body: &Value) -> Result<Self, ScimError> {
+        let object = body.as_object().ok_or_else(|| {
+            ScimError::bad(ScimType::InvalidSyntax, "a search request is a JSON object")
+        })?;
+        let get = |key: &str| roster_scim::schema::get_ci(object, key);
+        let text = |key: &str| -> Result<Option<&str>, ScimError> {
+            match get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(invalid(format!("`{key}` must be a string"))),
+            }
+        };
+        let int = |key: &str| -> Result<Option<i64>, ScimError> {
+            match get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("`{key}` must be an integer"))),
+                Some(Value::String(s)) => number(s, key).map(Some),
+                Some(_) => Err(invalid(format!("`{key}` must be an integer"))),
+            }
+        };
+        let list = |key: &str| -> Result<Vec<String>, ScimError> {
+            match get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::String(s)) => Ok(names(s)),
+                Some(Value::Array(items)) => Ok(items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .flat_map(names)
+                    .collect()),
+                Some(_) => Err(invalid(format!("`{key}` must be a list of attribute names"))),
+            }
+        };
+        Self::build(
+            text("filter")?,
+            text("sortBy")?,
+            text("sortOrder")?,
+            int("startIndex")?,
+            int("count")?,
+            list("attributes")?,
+            list("excludedAttributes")?,
+        )
+    }
+
+    fn build(
+        filter: Option<&str>,
+        sort_by: Option<&str>,
+        sort_order: Option<&str>,
+        start_index: Option<i64>,
+        count: Option<i64>,
+        attributes: Vec<String>,
+        excluded: Vec<String>,
+    ) -> Result<Self, ScimError> {
+        let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(text) => Some(roster_scim::parse(text)?),
+            None => None,
+        };
+        let descending = match sort_order.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("ascending") => false,
+            Some("descending") => true,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "`sortOrder` is `ascending` or `descending`, not `{other}`"
+                )))
+            }
+        };
+        // RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1, a negative count as 0.
+        let start_index = usize::try_from(start_index.unwrap_or(1).max(1)).unwrap_or(1);
+        let count = match count {
+            None => DEFAULT_COUNT,
+            Some(c) => usize::try_from(c.max(0)).unwrap_or(0).min(MAX_RESULTS),
+        };
+        Ok(ListQuery {
+            filter,
+            sort_by: sort_by.map(str::to_owned),
+            descending,
+            start_index,
+            count,
+            attributes,
+            excluded,
+        })
+    }
+
+    /// Whether an attribute may be left out of rendering: neither asked for, filtered
+    /// on, nor sorted by.
+    pub fn needs(&self, attribute: &str) -> bool {
+        let named = |list: &[String]| list.iter().any(|a| a.to_ascii_lowercase().contains(&attribute.to_ascii_lowercase()));
+        let shown = if self.attributes.is_empty() {
+            !named(&self.excluded)
+        } else {
+            named(&self.attributes)
+        };
+        let filtered = self
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.to_string().to_ascii_lowercase().contains(&attribute.to_ascii_lowercase()));
+        let sorted = self
+            .sort_by
+            .as_ref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains(&attribute.to_ascii_lowercase()));
+        shown || filtered || sorted
+    }
+}
+
+/// Answers a list: `candidates` are rendered lazily, filtered, sorted and paged. With
+/// no filter and no sort only the page is rendered.
+pub fn respond(
+    query: &ListQuery,
+    schema: &ResourceSchema,
+    candidates: &[Id],
+    render: &dyn Fn(&Id) -> Option<Value>,
+) -> Result<Value, ScimError> {
+    if let Some(filter) = &query.filter {
+        eval::check(filter, schema)?;
+    }
+    let skip = query.start_index - 1;
+    let (total, page): (usize, Vec<Value>) = if query.filter.is_none() && query.sort_by.is_none() {
+        let total = candidates.len();
+        let page = candidates
+            .iter()
+            .skip(skip)
+            .take(query.count)
+            .filter_map(render)
+            .collect();
+        (total, page)
+    } else {
+        let mut matched: Vec<Value> = candidates
+            .iter()
+            .filter_map(render)
+            .filter(|r| {
+                query
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| eval::matches(f, r, schema))
+            })
+            .collect();
+        if let Some(sort_by) = &query.sort_by {
+            let mut keyed: Vec<(Option<Value>, Value)> = matched
+                .into_iter()
+                .map(|r| (project::sort_key(&r, schema, sort_by), r))
+                .collect();
+            keyed.sort_by(|a, b| project::compare_keys(&a.0, &b.0));
+            if query.descending {
+                keyed.reverse();
+            }
+            matched = keyed.into_iter().map(|(_, r)| r).collect();
+        }
+        let total = matched.len();
+        (total, matched.into_iter().skip(skip).take(query.count).collect())
+    };
+    let resources: Vec<Value> = page
+        .into_iter()
+        .map(|mut r| {
+            if let Value::Object(map) = &mut r {
+                project::project(map, schema, &query.attributes, &query.excluded);
+            }
+            r
+        })
+        .collect();
+    Ok(json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": query.start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    }))
+}
+
+/// One resource shaped by `attributes`/`excludedAttributes`.
+pub fn shape(mut resource: Value, schema: &ResourceSchema, query: &ListQuery) -> Value {
+    if let Value::Object(map) = &mut resource {
+        project::project(map, schema, &query.attributes, &query.excluded);
+    }
+    resource
+}

@@ -1,0 +1,241 @@
+//! `/Users` and `/Groups`: each request is one write or one read of the workspace's
+//! engine, so a provisioned change has updated dynamic groups and access by the time the
+//! response is sent.
+
+use std::collections::HashMap;
+
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use roster_engine::WorkspaceState;
+use roster_model::{Id, ScimResourceType};
+use roster_ops::scim::{groups, render, user_schema, users};
+use roster_scim::schema::group_resource;
+use roster_scim::{patch, AttrPath, CompareOp, Filter, ScimError, Value as Operand};
+use serde_json::Value;
+
+use super::list::{self, ListQuery};
+use super::wire::{if_match, path_id, Body, Fail, Reply, ScimAuth};
+
+/// Users or Groups: the two resource types share every handler's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `/Users`.
+    User,
+    /// `/Groups`.
+    Group,
+}
+
+impl Kind {
+    fn resource_type(self) -> ScimResourceType {
+        match self {
+            Kind::User => ScimResourceType::User,
+            Kind::Group => ScimResourceType::Group,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Group => "group",
+        }
+    }
+}
+
+/// Renders one resource of a kind as the engine now holds it.
+fn render_one(state: &WorkspaceState, kind: Kind, id: &Id, base: &str, with_members: bool) -> Option<Value> {
+    let resource = state
+        .scim()
+        .resource(id)
+        .filter(|r| r.resource_type == kind.resource_type())?;
+    match kind {
+        Kind::User => {
+            let member = state.member(id)?;
+            Some(render::user(state, resource, &member, base))
+        }
+        Kind::Group => {
+            let group = state.group(id)?;
+            Some(render::group(state, resource, group, base, with_members))
+        }
+    }
+}
+
+/// A resource as it now is, members included (`null` if it went meanwhile).
+pub fn current(auth: &ScimAuth, kind: Kind, id: Id) -> Value {
+    let state = auth.handle.read();
+    render_one(&state, kind, &id, &auth.base, true).unwrap_or(Value::Null)
+}
+
+/// Every resource of a kind a query matches, shaped; for the search at the root.
+pub fn search_all(auth: &ScimAuth, kind: Kind, query: &ListQuery) -> Result<Vec<Value>, Fail> {
+    let body = search_with(auth, kind, query)?.body;
+    Ok(match body.get("Resources") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    })
+}
+
+/// The answer to a write: the resource as it now is.
+fn written(auth: &ScimAuth, kind: Kind, id: Id, status: StatusCode) -> Result<Reply, Fail> {
+    let state = auth.handle.read();
+    let body = render_one(&state, kind, &id, &auth.base, true)
+        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    Ok(Reply { status, body })
+}
+
+/// `GET /Users`, `GET /Groups`.
+pub async fn list(
+    auth: ScimAuth,
+    kind: Kind,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Reply, Fail> {
+    let query = ListQuery::from_params(&params)?;
+    search_with(&auth, kind, &query)
+}
+
+/// `POST /Users/.search`, `POST /Groups/.search`, `POST /.search`.
+pub async fn search(auth: ScimAuth, kind: Kind, Body(body): Body) -> Result<Reply, Fail> {
+    let query = ListQuery::from_body(&body)?;
+    search_with(&auth, kind, &query)
+}
+
+fn search_with(auth: &ScimAuth, kind: Kind, query: &ListQuery) -> Result<Reply, Fail> {
+    let state = auth.handle.read();
+    let schema = match kind {
+        Kind::User => user_schema(&state),
+        Kind::Group => group_resource(),
+    };
+    let candidates: Vec<Id> = match query.filter.as_ref().and_then(|f| indexed(&state, kind, f)) {
+        Some(ids) => ids,
+        None => state
+            .scim()
+            .resources(kind.resource_type())
+            .map(|r| r.id)
+            .collect(),
+    };
+    let with_members = kind == Kind::Group && query.needs("members");
+    let render = |id: &Id| render_one(&state, kind, id, &auth.base, with_members);
+    let body = list::respond(query, &schema, &candidates, &render)?;
+    Ok(Reply::ok(body))
+}
+
+/// The few resources an indexed equality in the filter's top-level `and` chain allows
+/// (`userName eq`, `externalId eq`, a group's `displayName eq`); `None`
+/// when the filter has none and every resource is a candidate.
+fn indexed(state: &WorkspaceState, kind: Kind, filter: &Filter) -> Option<Vec<Id>> {
+    match filter {
+        Filter::And(a, b) => indexed(state, kind, a).or_else(|| indexed(state, kind, b)),
+        Filter::Compare(path, CompareOp::Eq, Operand::String(value)) => {
+            lookup(state, kind, path, value)
+        }
+        _ => None,
+    }
+}
+
+fn is(path: &AttrPath, name: &str) -> bool {
+    path.name.eq_ignore_ascii_case(name)
+        && path
+            .uri
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(roster_scim::schema::USER) || u.eq_ignore_ascii_case(roster_scim::schema::GROUP))
+}
+
+fn lookup(state: &WorkspaceState, kind: Kind, path: &AttrPath, value: &str) -> Option<Vec<Id>> {
+    let scim = state.scim();
+    let found = if is(path, "externalId") && path.sub.is_none() {
+        scim.by_external_id(kind.resource_type(), value).map(|r| r.id)
+    } else if kind == Kind::User && is(path, "userName") && path.sub.is_none() {
+        scim.user_by_name(value).map(|r| r.id)
+    } else if kind == Kind::Group && is(path, "displayName") && path.sub.is_none() {
+        state
+            .group_by_name(value)
+            .map(|g| g.id)
+            .filter(|id| scim.resource(id).is_some())
+    } else {
+        return None;
+    };
+    Some(found.into_iter().collect())
+}
+
+/// `GET /Users/{id}`, `GET /Groups/{id}`.
+pub async fn show(
+    auth: ScimAuth,
+    kind: Kind,
+    raw: String,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Reply, Fail> {
+    let id = path_id(&raw, kind.what())?;
+    let query = ListQuery::from_params(&params)?;
+    let state = auth.handle.read();
+    let with_members = kind == Kind::Group && query.needs("members");
+    let body = render_one(&state, kind, &id, &auth.base, with_members)
+        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    let schema = match kind {
+        Kind::User => user_schema(&state),
+        Kind::Group => group_resource(),
+    };
+    Ok(Reply::ok(list::shape(body, &schema, &query)))
+}
+
+/// `POST /Users`, `POST /Groups`.
+pub async fn create(auth: ScimAuth, kind: Kind, Body(body): Body) -> Result<Reply, Fail> {
+    let (id, _) = auth
+        .handle_write(move |ctx| match kind {
+            Kind::User => users::create(ctx, body),
+            Kind::Group => groups::create(ctx, body),
+        })
+        .await?;
+    written(&auth, kind, id, StatusCode::CREATED)
+}
+
+/// `PUT /Users/{id}`, `PUT /Groups/{id}`.
+pub async fn replace(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap, Body(body): Body) -> Result<Reply, Fail> {
+    let id = path_id(&raw, kind.what())?;
+    let expected = if_match(&headers);
+    let (id, _) = auth
+        .handle_write(move |ctx| match kind {
+            Kind::User => users::replace(ctx, id, body, expected.as_deref()),
+            Kind::Group => groups::replace(ctx, id, body, expected.as_deref()),
+        })
+        .await?;
+    written(&auth, kind, id, StatusCode::OK)
+}
+
+/// `PATCH /Users/{id}`, `PATCH /Groups/{id}`: answers 200 with the resource.
+pub async fn modify(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap, Body(body): Body) -> Result<Reply, Fail> {
+    let id = path_id(&raw, kind.what())?;
+    let operations = patch::operations(&body)?;
+    let expected = if_match(&headers);
+    let (id, _) = auth
+        .handle_write(move |ctx| match kind {
+            Kind::User => users::patch(ctx, id, &operations, expected.as_deref()),
+            Kind::Group => groups::patch(ctx, id, &operations, expected.as_deref()),
+        })
+        .await?;
+    written(&auth, kind, id, StatusCode::OK)
+}
+
+/// `DELETE /Users/{id}`, `DELETE /Groups/{id}`: 204.
+pub async fn remove(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap) -> Result<Response, Fail> {
+    let id = path_id(&raw, kind.what())?;
+    let expected = if_match(&headers);
+    auth.handle_write(move |ctx| match kind {
+        Kind::User => users::delete(ctx, id, expected.as_deref()),
+        Kind::Group => groups::delete(ctx, id, expected.as_deref()),
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl ScimAuth {
+    /// Runs an operation as the identity provider.
+    pub async fn handle_write<T>(
+        &self,
+        operation: impl FnOnce(&roster_ops::Ctx) -> Result<roster_ops::Outcome<T>, roster_ops::OpError>,
+    ) -> Result<(T, roster_model::Revision), Fail> {
+        self.roster
+            .write(self.workspace, self.actor, operation)
+            .await
+            .map_err(Fail::from)
+    }
+}

@@ -486,9 +486,11 @@ fn filtered(
                     }
                 }
             } else {
-                // Nothing selected: create the value the filter describes, as Entra ID
-                // expects of `emails[type eq "work"].value`.
-                let mut created = equalities(filter).ok_or_else(|| {
+                // Nothing selected: `add`, and `replace` of a sub-attribute, create the
+                // value the filter describes, as Entra ID expects of
+                // `emails[type eq "work"].value`; a whole-value `replace` has no target.
+                let creates = op == Op::Add || sub.is_some();
+                let mut created = equalities(filter).filter(|_| creates).ok_or_else(|| {
                     ScimError::bad(
                         ScimType::NoTarget,
                         format!("no value of `{}` matches the filter", attribute.name),

@@ -342,7 +342,9 @@ async fn create_scim_token(
         );
     } else {
         println!("SCIM token (shown once): {secret}");
-        println!("Point the identity provider at <server>/scim/v2 with `Authorization: Bearer <token>`.");
+        println!(
+            "Point the identity provider at <server>/scim/v2 with `Authorization: Bearer <token>`."
+        );
     }
     Ok(())
 }

@@ -425,7 +425,8 @@ impl Roster {
             },
         };
         let handle = self.workspace(workspace).await?;
-        let lookup = |handle: &WorkspaceHandle| handle.read().scim().token_by_hash(&hash).map(|t| t.id);
+        let lookup =
+            |handle: &WorkspaceHandle| handle.read().scim().token_by_hash(&hash).map(|t| t.id);
         let mut token = lookup(&handle);
         if token.is_none() && hinted.is_none() {
             self.catch_up(&handle, workspace).await?;

@@ -24,7 +24,12 @@ pub fn create(ctx: &Ctx, body: Value) -> Result<Outcome<Id>, OpError> {
 }
 
 /// Replaces a group (its name, `externalId` and whole member list).
-pub fn replace(ctx: &Ctx, id: Id, body: Value, if_match: Option<&str>) -> Result<Outcome<Id>, OpError> {
+pub fn replace(
+    ctx: &Ctx,
+    id: Id,
+    body: Value,
+    if_match: Option<&str>,
+) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
     let (existing, group) = provisioned(ctx, id)?;
     check_etag(&render::group_version(existing, group), if_match)?;
@@ -83,7 +88,10 @@ pub fn provisioned<'s>(ctx: &Ctx<'s>, id: Id) -> Result<(&'s ScimResource, &'s G
 
 fn normalized(body: Value) -> Result<Map<String, Value>, OpError> {
     let Value::Object(mut resource) = body else {
-        return Err(scim(ScimError::bad(ScimType::InvalidSyntax, "a Group is a JSON object")));
+        return Err(scim(ScimError::bad(
+            ScimType::InvalidSyntax,
+            "a Group is a JSON object",
+        )));
     };
     patch::normalize(&mut resource, &group_resource()).map_err(scim)?;
     Ok(resource)
@@ -110,13 +118,19 @@ fn member_ids(ctx: &Ctx, resource: &Map<String, Value>) -> Result<BTreeSet<Id>, 
                     .resource(id)
                     .is_some_and(|r| r.resource_type == ScimResourceType::User)
             })
-            .ok_or_else(|| invalid_value(format!("`{raw}` in `members` is not a provisioned user")))?;
+            .ok_or_else(|| {
+                invalid_value(format!("`{raw}` in `members` is not a provisioned user"))
+            })?;
         ids.insert(id);
     }
     Ok(ids)
 }
 
-fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result<Outcome<Id>, OpError> {
+fn commit(
+    ctx: &Ctx,
+    id: Option<Id>,
+    mut resource: Map<String, Value>,
+) -> Result<Outcome<Id>, OpError> {
     let name = resource
         .get("displayName")
         .and_then(Value::as_str)
@@ -157,7 +171,11 @@ fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result
             group.updated_at = ctx.now;
         }
         outcome.audit.push(ctx.audit(
-            if before.is_none() { "group.create" } else { "group.update" },
+            if before.is_none() {
+                "group.create"
+            } else {
+                "group.update"
+            },
             "group",
             Some(group.id),
             before,
@@ -168,7 +186,11 @@ fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result
         });
     }
     let current: BTreeSet<Id> = match before {
-        Some(_) => ctx.state.static_memberships(&group.id).map(|r| r.member_id).collect(),
+        Some(_) => ctx
+            .state
+            .static_memberships(&group.id)
+            .map(|r| r.member_id)
+            .collect(),
         None => BTreeSet::new(),
     };
     for gone in current.difference(&wanted) {
@@ -191,7 +213,8 @@ fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result
     }
     let previous = ctx.state.scim().resource(&group.id);
     let members_changed = current != wanted;
-    if !group_changed && !members_changed && previous.is_some_and(|p| p.external_id == external_id) {
+    if !group_changed && !members_changed && previous.is_some_and(|p| p.external_id == external_id)
+    {
         return Ok(outcome);
     }
     let record = ScimResource {
@@ -204,6 +227,8 @@ fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result
         created_at: previous.map_or(ctx.now, |p| p.created_at),
         updated_at: ctx.now,
     };
-    outcome.events.push(Event::ScimResourceUpserted { resource: record });
+    outcome
+        .events
+        .push(Event::ScimResourceUpserted { resource: record });
     Ok(outcome)
 }

@@ -84,7 +84,11 @@ fn attributes(state: &WorkspaceState) -> Vec<String> {
         .properties()
         .filter(|p| p.applies_to == MemberKind::User)
         .map(|p| format!("{ROSTER_USER}:{}", p.name));
-    MAPPABLE.iter().map(|a| (*a).to_owned()).chain(roster).collect()
+    MAPPABLE
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain(roster)
+        .collect()
 }
 
 /// The mapping in force, attribute by attribute.
@@ -121,11 +125,18 @@ pub fn set(ctx: &Ctx, input: MappingInput) -> Result<Outcome<Vec<MappingEntry>>,
         let Some(canonical) = known.iter().find(|k| k.eq_ignore_ascii_case(&attribute)) else {
             return Err(OpError::invalid(
                 format!("overrides.{attribute}"),
-                format!("`{attribute}` is not a SCIM attribute that can fill a property; these can: {}", known.join(", ")),
+                format!(
+                    "`{attribute}` is not a SCIM attribute that can fill a property; these can: {}",
+                    known.join(", ")
+                ),
             ));
         };
         if let Some(property) = &property {
-            if ctx.state.property_named(MemberKind::User, property).is_none() {
+            if ctx
+                .state
+                .property_named(MemberKind::User, property)
+                .is_none()
+            {
                 return Err(OpError::invalid(
                     format!("overrides.{attribute}"),
                     format!("no user property `{property}` is defined"),
@@ -139,7 +150,13 @@ pub fn set(ctx: &Ctx, input: MappingInput) -> Result<Outcome<Vec<MappingEntry>>,
     if mapping == before {
         return Ok(Outcome::unchanged(effective(ctx.state)));
     }
-    let audit = ctx.audit("scim_mapping.set", "scim_mapping", None, Some(&before), Some(&mapping));
+    let audit = ctx.audit(
+        "scim_mapping.set",
+        "scim_mapping",
+        None,
+        Some(&before),
+        Some(&mapping),
+    );
     Ok(Outcome {
         value: Vec::new(),
         events: vec![Event::ScimMappingSet { mapping }],
@@ -187,7 +204,10 @@ pub fn property_writes(
 /// A value at a full attribute name in a normalised resource.
 fn value_at<'r>(resource: &'r Map<String, Value>, attribute: &str) -> Option<&'r Value> {
     for urn in [ENTERPRISE, ROSTER_USER] {
-        if let Some(name) = attribute.strip_prefix(urn).and_then(|r| r.strip_prefix(':')) {
+        if let Some(name) = attribute
+            .strip_prefix(urn)
+            .and_then(|r| r.strip_prefix(':'))
+        {
             return resource.get(urn)?.as_object()?.get(name);
         }
     }

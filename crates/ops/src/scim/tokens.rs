@@ -8,7 +8,11 @@ use crate::{Ctx, OpError, Outcome, NOTHING};
 const RULE: &str = "only admins issue and revoke SCIM tokens";
 
 /// Issues a SCIM token with the given secret hash.
-pub fn create(ctx: &Ctx, name: Option<String>, hash: String) -> Result<Outcome<ScimToken>, OpError> {
+pub fn create(
+    ctx: &Ctx,
+    name: Option<String>,
+    hash: String,
+) -> Result<Outcome<ScimToken>, OpError> {
     require_admin(ctx, RULE)?;
     let name = match name.as_deref() {
         Some(raw) => Some(crate::validate::name("name", raw)?),

@@ -27,7 +27,12 @@ pub fn create(ctx: &Ctx, body: Value) -> Result<Outcome<Id>, OpError> {
 }
 
 /// Replaces a user with a `PUT /Users/{id}` body (read-only attributes in it ignored).
-pub fn replace(ctx: &Ctx, id: Id, body: Value, if_match: Option<&str>) -> Result<Outcome<Id>, OpError> {
+pub fn replace(
+    ctx: &Ctx,
+    id: Id,
+    body: Value,
+    if_match: Option<&str>,
+) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
     let (existing, member) = provisioned(ctx, id)?;
     check_etag(&render::user_version(existing, &member), if_match)?;
@@ -172,10 +177,15 @@ fn email_of(resource: &Map<String, Value>, user_name: &str) -> Result<String, Op
         })
         .or_else(|| emails.first().and_then(value));
     match chosen {
-        Some(email) => validate::email("emails", &email)
-            .map_err(|_| invalid_value(format!("`{email}` in `emails` is not a valid email address"))),
+        Some(email) => validate::email("emails", &email).map_err(|_| {
+            invalid_value(format!(
+                "`{email}` in `emails` is not a valid email address"
+            ))
+        }),
         None => validate::email("userName", user_name).map_err(|_| {
-            invalid_value("a user needs an email: send `emails`, or a `userName` that is an email address")
+            invalid_value(
+                "a user needs an email: send `emails`, or a `userName` that is an email address",
+            )
         }),
     }
 }
@@ -216,7 +226,11 @@ fn guard_last_admin(ctx: &Ctx, member: &Member) -> Result<(), OpError> {
 
 /// Derives the member from a normalised resource and commits both. `id` is the user
 /// being written, `None` for a new one.
-fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result<Outcome<Id>, OpError> {
+fn commit(
+    ctx: &Ctx,
+    id: Option<Id>,
+    mut resource: Map<String, Value>,
+) -> Result<Outcome<Id>, OpError> {
     let user_name = text(&resource, "userName")
         .map(str::to_owned)
         .ok_or_else(|| invalid_value("`userName` is required"))?;
@@ -230,7 +244,10 @@ fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result
     let email = email_of(&resource, &user_name)?;
     let display_name = validate::name("displayName", &display_name_of(&resource, &user_name))
         .map_err(|e| invalid_value(e.to_string()))?;
-    let active = resource.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let active = resource
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let writes = mapping::property_writes(ctx.state, &resource)?;
     // Who the resource is: the user being written, or a team member with the email who
     // is not provisioned yet.
@@ -328,13 +345,19 @@ fn commit(ctx: &Ctx, id: Option<Id>, mut resource: Map<String, Value>) -> Result
         });
     }
     outcome.audit.push(ctx.audit(
-        if previous.is_none() { "scim_user.create" } else { "scim_user.update" },
+        if previous.is_none() {
+            "scim_user.create"
+        } else {
+            "scim_user.update"
+        },
         "member",
         Some(member.id),
         previous,
         Some(&record),
     ));
-    outcome.events.push(Event::ScimResourceUpserted { resource: record });
+    outcome
+        .events
+        .push(Event::ScimResourceUpserted { resource: record });
     if before.is_none() {
         crate::members::join_default(
             ctx,

@@ -82,7 +82,9 @@ const RULE: &str = "only admins manage SCIM provisioning";
 pub async fn list(auth: Auth) -> Result<Json<Vec<ScimTokenView>>, ApiError> {
     let state = auth.handle.read();
     require_admin(&auth.ctx(&state), RULE)?;
-    Ok(Json(state.scim().tokens().map(ScimTokenView::from).collect()))
+    Ok(Json(
+        state.scim().tokens().map(ScimTokenView::from).collect(),
+    ))
 }
 
 /// Creates a SCIM token (admins).
@@ -96,7 +98,9 @@ pub async fn create(
     let (secret, hash) = crate::secret::new_token();
     let (record, revision) = app
         .roster
-        .write(auth.workspace, auth.actor, |ctx| tokens::create(ctx, input.name, hash))
+        .write(auth.workspace, auth.actor, |ctx| {
+            tokens::create(ctx, input.name, hash)
+        })
         .await?;
     Ok(written(
         StatusCode::CREATED,
@@ -121,7 +125,11 @@ pub async fn revoke(
         .roster
         .write(auth.workspace, auth.actor, |ctx| tokens::revoke(ctx, id))
         .await?;
-    Ok(written(StatusCode::OK, serde_json::json!({"revoked": true}), revision))
+    Ok(written(
+        StatusCode::OK,
+        serde_json::json!({"revoked": true}),
+        revision,
+    ))
 }
 
 /// The SCIM attribute → property mapping in force (internal users).

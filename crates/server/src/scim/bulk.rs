@@ -38,11 +38,12 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
     }
     let fail_on_errors = match get_ci(object, "failOnErrors") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Fail(ScimError::bad(ScimType::InvalidValue, "`failOnErrors` must be a positive integer")))?,
-        ),
+        Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+            Fail(ScimError::bad(
+                ScimType::InvalidValue,
+                "`failOnErrors` must be a positive integer",
+            ))
+        })?),
     };
     let mut created: HashMap<String, Id> = HashMap::new();
     let mut results = Vec::with_capacity(operations.len());
@@ -69,7 +70,12 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
 
 /// One bulk operation and its result entry.
 async fn run(auth: &ScimAuth, operation: &Value, created: &mut HashMap<String, Id>) -> Value {
-    let text = |key: &str| operation.get(key).and_then(Value::as_str).map(str::to_owned);
+    let text = |key: &str| {
+        operation
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let method = text("method").unwrap_or_default().to_ascii_uppercase();
     let bulk_id = text("bulkId");
     let version = text("version");
@@ -77,7 +83,16 @@ async fn run(auth: &ScimAuth, operation: &Value, created: &mut HashMap<String, I
     if let Some(id) = &bulk_id {
         entry["bulkId"] = Value::from(id.clone());
     }
-    match execute(auth, &method, operation, bulk_id.as_deref(), version.as_deref(), created).await {
+    match execute(
+        auth,
+        &method,
+        operation,
+        bulk_id.as_deref(),
+        version.as_deref(),
+        created,
+    )
+    .await
+    {
         Ok((status, body)) => {
             entry["status"] = Value::from(status.as_u16().to_string());
             if let Some(meta) = body.as_ref().and_then(|b| b.get("meta")) {
@@ -123,9 +138,13 @@ async fn execute(
         _ => return Err(invalid(format!("`{path}` is not /Users or /Groups"))),
     };
     let id = match segments.get(1) {
-        Some(raw) => Some(
-            Id::parse_str(raw).map_err(|_| Fail(ScimError::not_found(if kind == Kind::User { "user" } else { "group" })))?,
-        ),
+        Some(raw) => Some(Id::parse_str(raw).map_err(|_| {
+            Fail(ScimError::not_found(if kind == Kind::User {
+                "user"
+            } else {
+                "group"
+            }))
+        })?),
         None => None,
     };
     let version = version.map(str::to_owned);
@@ -184,14 +203,22 @@ fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, F
         Value::String(s) => match s.find("bulkId:") {
             Some(at) => {
                 let reference = &s[at + "bulkId:".len()..];
-                let (name, rest) = reference.split_once('/').map_or((reference, ""), |(n, r)| (n, r));
+                let (name, rest) = reference
+                    .split_once('/')
+                    .map_or((reference, ""), |(n, r)| (n, r));
                 let id = created.get(name).ok_or_else(|| {
                     Fail(ScimError::status(
                         409,
-                        format!("bulkId `{name}` names no resource created earlier in this request"),
+                        format!(
+                            "bulkId `{name}` names no resource created earlier in this request"
+                        ),
                     ))
                 })?;
-                let tail = if rest.is_empty() { String::new() } else { format!("/{rest}") };
+                let tail = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{rest}")
+                };
                 Value::from(format!("{}{id}{tail}", &s[..at]))
             }
             None => value.clone(),

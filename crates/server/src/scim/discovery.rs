@@ -68,7 +68,11 @@ fn listed(items: Vec<Value>) -> Reply {
 fn one(items: Vec<Value>, id: &str, what: &str) -> Result<Reply, Fail> {
     items
         .into_iter()
-        .find(|item| item.get("id").and_then(Value::as_str).is_some_and(|i| i.eq_ignore_ascii_case(id)))
+        .find(|item| {
+            item.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|i| i.eq_ignore_ascii_case(id))
+        })
         .map(Reply::ok)
         .ok_or_else(|| Fail(ScimError::not_found(what)))
 }

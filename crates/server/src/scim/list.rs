@@ -64,7 +64,9 @@ impl ListQuery {
             get("filter"),
             get("sortBy"),
             get("sortOrder"),
-            get("startIndex").map(|v| number(v, "startIndex")).transpose()?,
+            get("startIndex")
+                .map(|v| number(v, "startIndex"))
+                .transpose()?,
             get("count").map(|v| number(v, "count")).transpose()?,
             get("attributes").map(names).unwrap_or_default(),
             get("excludedAttributes").map(names).unwrap_or_default(),
@@ -104,7 +106,9 @@ impl ListQuery {
                     .filter_map(Value::as_str)
                     .flat_map(names)
                     .collect()),
-                Some(_) => Err(invalid(format!("`{key}` must be a list of attribute names"))),
+                Some(_) => Err(invalid(format!(
+                    "`{key}` must be a list of attribute names"
+                ))),
             }
         };
         Self::build(
@@ -160,20 +164,26 @@ impl ListQuery {
     /// Whether an attribute may be left out of rendering: neither asked for, filtered
     /// on, nor sorted by.
     pub fn needs(&self, attribute: &str) -> bool {
-        let named = |list: &[String]| list.iter().any(|a| a.to_ascii_lowercase().contains(&attribute.to_ascii_lowercase()));
+        let named = |list: &[String]| {
+            list.iter().any(|a| {
+                a.to_ascii_lowercase()
+                    .contains(&attribute.to_ascii_lowercase())
+            })
+        };
         let shown = if self.attributes.is_empty() {
             !named(&self.excluded)
         } else {
             named(&self.attributes)
         };
-        let filtered = self
-            .filter
-            .as_ref()
-            .is_some_and(|f| f.to_string().to_ascii_lowercase().contains(&attribute.to_ascii_lowercase()));
-        let sorted = self
-            .sort_by
-            .as_ref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains(&attribute.to_ascii_lowercase()));
+        let filtered = self.filter.as_ref().is_some_and(|f| {
+            f.to_string()
+                .to_ascii_lowercase()
+                .contains(&attribute.to_ascii_lowercase())
+        });
+        let sorted = self.sort_by.as_ref().is_some_and(|s| {
+            s.to_ascii_lowercase()
+                .contains(&attribute.to_ascii_lowercase())
+        });
         shown || filtered || sorted
     }
 }
@@ -222,7 +232,10 @@ pub fn respond(
             matched = keyed.into_iter().map(|(_, r)| r).collect();
         }
         let total = matched.len();
-        (total, matched.into_iter().skip(skip).take(query.count).collect())
+        (
+            total,
+            matched.into_iter().skip(skip).take(query.count).collect(),
+        )
     };
     let resources: Vec<Value> = page
         .into_iter()

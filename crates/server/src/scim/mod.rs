@@ -40,9 +40,11 @@ pub fn routes() -> Router<AppState> {
         router = router
             .route(
                 base,
-                get(move |auth: ScimAuth, query: Query<HashMap<String, String>>| {
-                    resources::list(auth, kind, query)
-                })
+                get(
+                    move |auth: ScimAuth, query: Query<HashMap<String, String>>| {
+                        resources::list(auth, kind, query)
+                    },
+                )
                 .post(move |auth: ScimAuth, body: Body| resources::create(auth, kind, body)),
             )
             .route(
@@ -52,17 +54,25 @@ pub fn routes() -> Router<AppState> {
             .route(
                 &format!("{base}/{{id}}"),
                 get(
-                    move |auth: ScimAuth, Path(id): Path<String>, query: Query<HashMap<String, String>>| {
+                    move |auth: ScimAuth,
+                          Path(id): Path<String>,
+                          query: Query<HashMap<String, String>>| {
                         resources::show(auth, kind, id, query)
                     },
                 )
                 .put(
-                    move |auth: ScimAuth, Path(id): Path<String>, headers: HeaderMap, body: Body| {
+                    move |auth: ScimAuth,
+                          Path(id): Path<String>,
+                          headers: HeaderMap,
+                          body: Body| {
                         resources::replace(auth, kind, id, headers, body)
                     },
                 )
                 .patch(
-                    move |auth: ScimAuth, Path(id): Path<String>, headers: HeaderMap, body: Body| {
+                    move |auth: ScimAuth,
+                          Path(id): Path<String>,
+                          headers: HeaderMap,
+                          body: Body| {
                         resources::modify(auth, kind, id, headers, body)
                     },
                 )
@@ -76,6 +86,9 @@ pub fn routes() -> Router<AppState> {
     router
         .fallback(|| async { Fail(ScimError::status(404, "no such SCIM endpoint")) })
         .method_not_allowed_fallback(|| async {
-            Fail(ScimError::status(405, "this endpoint does not take that method"))
+            Fail(ScimError::status(
+                405,
+                "this endpoint does not take that method",
+            ))
         })
 }

@@ -43,7 +43,13 @@ impl Kind {
 }
 
 /// Renders one resource of a kind as the engine now holds it.
-fn render_one(state: &WorkspaceState, kind: Kind, id: &Id, base: &str, with_members: bool) -> Option<Value> {
+fn render_one(
+    state: &WorkspaceState,
+    kind: Kind,
+    id: &Id,
+    base: &str,
+    with_members: bool,
+) -> Option<Value> {
     let resource = state
         .scim()
         .resource(id)
@@ -134,16 +140,17 @@ fn indexed(state: &WorkspaceState, kind: Kind, filter: &Filter) -> Option<Vec<Id
 
 fn is(path: &AttrPath, name: &str) -> bool {
     path.name.eq_ignore_ascii_case(name)
-        && path
-            .uri
-            .as_deref()
-            .is_none_or(|u| u.eq_ignore_ascii_case(roster_scim::schema::USER) || u.eq_ignore_ascii_case(roster_scim::schema::GROUP))
+        && path.uri.as_deref().is_none_or(|u| {
+            u.eq_ignore_ascii_case(roster_scim::schema::USER)
+                || u.eq_ignore_ascii_case(roster_scim::schema::GROUP)
+        })
 }
 
 fn lookup(state: &WorkspaceState, kind: Kind, path: &AttrPath, value: &str) -> Option<Vec<Id>> {
     let scim = state.scim();
     let found = if is(path, "externalId") && path.sub.is_none() {
-        scim.by_external_id(kind.resource_type(), value).map(|r| r.id)
+        scim.by_external_id(kind.resource_type(), value)
+            .map(|r| r.id)
     } else if kind == Kind::User && is(path, "userName") && path.sub.is_none() {
         scim.user_by_name(value).map(|r| r.id)
     } else if kind == Kind::Group && is(path, "displayName") && path.sub.is_none() {
@@ -189,7 +196,13 @@ pub async fn create(auth: ScimAuth, kind: Kind, Body(body): Body) -> Result<Repl
 }
 
 /// `PUT /Users/{id}`, `PUT /Groups/{id}`.
-pub async fn replace(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap, Body(body): Body) -> Result<Reply, Fail> {
+pub async fn replace(
+    auth: ScimAuth,
+    kind: Kind,
+    raw: String,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
     let expected = if_match(&headers);
     let (id, _) = auth
@@ -202,7 +215,13 @@ pub async fn replace(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap
 }
 
 /// `PATCH /Users/{id}`, `PATCH /Groups/{id}`: answers 200 with the resource.
-pub async fn modify(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap, Body(body): Body) -> Result<Reply, Fail> {
+pub async fn modify(
+    auth: ScimAuth,
+    kind: Kind,
+    raw: String,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
     let operations = patch::operations(&body)?;
     let expected = if_match(&headers);
@@ -216,7 +235,12 @@ pub async fn modify(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap,
 }
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`: 204.
-pub async fn remove(auth: ScimAuth, kind: Kind, raw: String, headers: HeaderMap) -> Result<Response, Fail> {
+pub async fn remove(
+    auth: ScimAuth,
+    kind: Kind,
+    raw: String,
+    headers: HeaderMap,
+) -> Result<Response, Fail> {
     let id = path_id(&raw, kind.what())?;
     let expected = if_match(&headers);
     auth.handle_write(move |ctx| match kind {

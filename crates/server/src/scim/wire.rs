@@ -38,7 +38,9 @@ impl From<RuntimeError> for Fail {
     fn from(error: RuntimeError) -> Self {
         Fail(match error {
             RuntimeError::Op(op) => from_op(op),
-            RuntimeError::WorkspaceNotFound => ScimError::status(401, "the token's workspace is gone"),
+            RuntimeError::WorkspaceNotFound => {
+                ScimError::status(401, "the token's workspace is gone")
+            }
             RuntimeError::RevisionNotReached { .. } => {
                 ScimError::status(503, "this server is catching up; retry shortly")
             }
@@ -149,7 +151,9 @@ impl FromRequestParts<AppState> for ScimAuth {
             .await
             .map_err(Fail::from)?
             .ok_or_else(|| {
-                unauthorized("the token is not a live SCIM token (API tokens are not accepted here)")
+                unauthorized(
+                    "the token is not a live SCIM token (API tokens are not accepted here)",
+                )
             })?;
         Ok(ScimAuth {
             roster: state.roster.clone(),

@@ -20,6 +20,7 @@ on_both_stores!(
     cli_creates_workspaces_and_tokens_and_serve_survives_kill_9,
     an_invitation_committed_before_kill_9_is_mailed_once_after_restart,
     export_then_import_reproduces_a_workspace,
+    a_scim_token_from_the_cli_provisions_through_a_running_server,
 );
 
 fn roster(args: &[&str]) -> Command {
@@ -695,4 +696,65 @@ async fn an_invitation_committed_before_kill_9_is_mailed_once_after_restart(db: 
         .1
         .contains("https://roster.acme.test/invitations/accept?token=rst_"));
     sigterm(second).await;
+}
+
+async fn a_scim_token_from_the_cli_provisions_through_a_running_server(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
+    let workspace = acme["workspace_id"].as_str().unwrap();
+    let served = serve(Some(url), dir.path()).await;
+    let base = served.base.clone();
+    // Made by another process while the server runs.
+    let made = run_json(&[
+        "scim",
+        "token",
+        "create",
+        "--database-url",
+        url,
+        "--workspace",
+        workspace,
+        "--name",
+        "Okta",
+        "--json",
+    ])
+    .await;
+    assert_eq!(made["name"], json!("Okta"));
+    let token = made["token"].as_str().unwrap();
+    let (status, user) = call(
+        reqwest::Method::POST,
+        format!("{base}/scim/v2/Users"),
+        token,
+        Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cli@acme.test"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    // The SCIM token is not an API token, and the admin's API token is not a SCIM token.
+    let (status, _) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/members"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let admin = acme["token"].as_str().unwrap();
+    let (status, _) = call(
+        reqwest::Method::GET,
+        format!("{base}/scim/v2/Users"),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, member) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/members/{}", user["id"].as_str().unwrap()),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(member["email"], json!("cli@acme.test"));
+    sigterm(served).await;
 }

@@ -2,7 +2,7 @@
 //! members and groups with the indexes its look-ups need (`userName` case-insensitively,
 //! `externalId`), and the attribute-to-property mapping.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use roster_model::{Id, ScimMapping, ScimResource, ScimResourceType, ScimToken};
 
@@ -12,6 +12,9 @@ pub struct ScimDirectory {
     tokens: BTreeMap<Id, ScimToken>,
     token_hashes: HashMap<String, Id>,
     resources: BTreeMap<Id, ScimResource>,
+    /// Ids by type, in id order, so listing one type never walks the other.
+    users: BTreeSet<Id>,
+    groups: BTreeSet<Id>,
     user_names: HashMap<String, Id>,
     external_ids: HashMap<(ScimResourceType, String), Id>,
     mapping: ScimMapping,
@@ -58,12 +61,21 @@ impl ScimDirectory {
             self.external_ids
                 .insert((resource.resource_type, external.clone()), resource.id);
         }
+        self.of_type(resource.resource_type).insert(resource.id);
         self.resources.insert(resource.id, resource.clone());
+    }
+
+    fn of_type(&mut self, kind: ScimResourceType) -> &mut BTreeSet<Id> {
+        match kind {
+            ScimResourceType::User => &mut self.users,
+            ScimResourceType::Group => &mut self.groups,
+        }
     }
 
     /// Forgets a resource (a deleted SCIM user, a deleted group).
     pub fn remove(&mut self, id: &Id) {
         if let Some(before) = self.resources.remove(id) {
+            self.of_type(before.resource_type).remove(id);
             if let Some(key) = before.user_name_key() {
                 self.user_names.remove(&key);
             }
@@ -94,9 +106,19 @@ impl ScimDirectory {
 
     /// Every resource of a type, in id order (creation order).
     pub fn resources(&self, kind: ScimResourceType) -> impl Iterator<Item = &ScimResource> {
-        self.resources
-            .values()
-            .filter(move |r| r.resource_type == kind)
+        let ids = match kind {
+            ScimResourceType::User => &self.users,
+            ScimResourceType::Group => &self.groups,
+        };
+        ids.iter().filter_map(|id| self.resources.get(id))
+    }
+
+    /// How many resources of a type there are.
+    pub fn count(&self, kind: ScimResourceType) -> usize {
+        match kind {
+            ScimResourceType::User => self.users.len(),
+            ScimResourceType::Group => self.groups.len(),
+        }
     }
 
     /// Every resource, in id order.

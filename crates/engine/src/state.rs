@@ -130,6 +130,23 @@ impl WorkspaceState {
         if revision <= self.revision {
             return false;
         }
+        self.apply_unchecked(revision, events);
+        true
+    }
+
+    /// Applies one more part of the revision being written (or of a later one): how a
+    /// batched write lets each of its operations see the ones before it, before the
+    /// revision commits. The caller rebuilds the state from the store if the commit
+    /// fails. Returns whether anything was applied.
+    pub fn apply_part(&mut self, revision: Revision, events: &[Event]) -> bool {
+        if revision < self.revision {
+            return false;
+        }
+        self.apply_unchecked(revision, events);
+        true
+    }
+
+    fn apply_unchecked(&mut self, revision: Revision, events: &[Event]) {
         let mut at = 0;
         while let Some(event) = events.get(at) {
             // A run of group upserts (an import, a bootstrap) is evaluated as one batch,
@@ -152,7 +169,6 @@ impl WorkspaceState {
             at += 1;
         }
         self.revision = revision;
-        true
     }
 
     fn apply_event(&mut self, event: &Event) {

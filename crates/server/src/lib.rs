@@ -1,6 +1,7 @@
 //! The `roster` program: the runtime that keeps one engine per workspace following the
 //! store, the HTTP API on top of it, and the command line.
 
+pub mod batch;
 pub mod cli;
 pub mod http;
 pub mod mail;

@@ -37,6 +37,9 @@ pub enum RuntimeError {
     /// The engine could not be built from the store.
     #[error("could not load the workspace: {0}")]
     Load(#[from] roster_engine::ApplyError),
+    /// A batched write failed as a whole (its store error is in the log).
+    #[error("the batched write failed: {0}")]
+    BatchFailed(String),
     /// A read named a revision this server has not applied within the wait.
     #[error("revision {wanted} is not applied yet (this server is at {at}); retry shortly")]
     RevisionNotReached {
@@ -51,6 +54,7 @@ pub enum RuntimeError {
 pub struct WorkspaceHandle {
     state: RwLock<WorkspaceState>,
     writer: Mutex<()>,
+    queue: crate::batch::Queue,
 }
 
 impl WorkspaceHandle {
@@ -64,6 +68,28 @@ impl WorkspaceHandle {
     /// The revision the engine has applied.
     pub fn revision(&self) -> Revision {
         self.read().revision()
+    }
+
+    /// The lock that orders this process's writes to the workspace.
+    pub(crate) fn writer(&self) -> &Mutex<()> {
+        &self.writer
+    }
+
+    /// Writes waiting for the next group commit.
+    pub(crate) fn queue(&self) -> &crate::batch::Queue {
+        &self.queue
+    }
+
+    /// The engine, for a batch that applies as it decides (see `batch`).
+    pub(crate) fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, WorkspaceState> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies committed revisions.
+    pub(crate) fn apply_revisions(&self, revisions: &[RevisionEvents]) {
+        self.apply(revisions);
     }
 
     fn apply(&self, revisions: &[RevisionEvents]) {
@@ -225,6 +251,7 @@ impl Roster {
         let handle = Arc::new(WorkspaceHandle {
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            queue: crate::batch::Queue::default(),
         });
         self.workspaces
             .write()

@@ -1,15 +1,17 @@
 //! `/Bulk` (RFC 7644 §3.7) and the search at the root (§3.4.3).
 //!
-//! Bulk operations run in order, each as its own write, so each is all-or-nothing and a
-//! failed one leaves the others applied, as the RFC describes. `bulkId:` references in a
+//! Bulk operations are decided in order and committed together as one batched write
+//! (see `crate::batch`): each is all-or-nothing, and a failed one leaves the others
+//! applied, as the RFC describes. `bulkId:` references in a
 //! path or anywhere in `data` (a group's `members`, typically) name resources created
 //! earlier in the same request. `failOnErrors` stops processing after that many errors.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use axum::http::StatusCode;
 use roster_model::Id;
 use roster_ops::scim::{groups, users};
+use roster_ops::{Ctx, OpError, Outcome};
 use roster_scim::patch;
 use roster_scim::schema::{get_ci, BULK_RESPONSE, LIST_RESPONSE};
 use roster_scim::{ScimError, ScimType};
@@ -19,6 +21,7 @@ use super::discovery::MAX_BULK_OPERATIONS;
 use super::list::ListQuery;
 use super::resources::{self, Kind};
 use super::wire::{Body, Fail, Reply, ScimAuth};
+use crate::batch::BatchOp;
 
 /// `POST /Bulk`.
 pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
@@ -45,31 +48,111 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
             ))
         })?),
     };
-    let mut created: HashMap<String, Id> = HashMap::new();
-    let mut results = Vec::with_capacity(operations.len());
-    let mut errors = 0u64;
-    for operation in operations {
-        if fail_on_errors.is_some_and(|limit| errors >= limit) {
-            break;
-        }
-        let result = run(&auth, operation, &mut created).await;
-        if result
-            .get("status")
+    // Every operation is decided in one batch, in order; `bulkId`s resolve to what the
+    // operations before created, and after `failOnErrors` errors the rest are skipped.
+    let shared = Arc::new(Mutex::new(Progress::default()));
+    let batch: Vec<BatchOp<'static, Done>> = operations
+        .iter()
+        .cloned()
+        .map(|operation| {
+            let shared = shared.clone();
+            let op: Box<dyn FnOnce(&Ctx) -> Result<Outcome<Done>, OpError> + Send> =
+                Box::new(move |ctx: &Ctx| {
+                    let mut progress = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    if fail_on_errors.is_some_and(|limit| progress.errors >= limit) {
+                        return Ok(Outcome::unchanged(Done::Skipped));
+                    }
+                    let decided = decide(ctx, &operation, &progress.created);
+                    match &decided {
+                        Ok(outcome) => {
+                            if let (
+                                Done::Written {
+                                    id, created: true, ..
+                                },
+                                Some(bulk_id),
+                            ) = (
+                                &outcome.value,
+                                operation.get("bulkId").and_then(Value::as_str),
+                            ) {
+                                progress.created.insert(bulk_id.to_owned(), *id);
+                            }
+                        }
+                        Err(_) => progress.errors += 1,
+                    }
+                    decided
+                });
+            (auth.actor, op)
+        })
+        .collect();
+    let (results, _) = auth
+        .roster
+        .write_batch(auth.workspace, batch)
+        .await
+        .map_err(Fail::from)?;
+    let mut entries = Vec::with_capacity(results.len());
+    for (operation, result) in operations.iter().zip(results) {
+        let method = operation
+            .get("method")
             .and_then(Value::as_str)
-            .is_some_and(|s| !s.starts_with('2'))
-        {
-            errors += 1;
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let mut entry = json!({"method": method});
+        if let Some(id) = operation.get("bulkId").and_then(Value::as_str) {
+            entry["bulkId"] = Value::from(id);
         }
-        results.push(result);
+        match result {
+            Ok(Done::Skipped) => continue,
+            Ok(Done::Deleted) => entry["status"] = Value::from("204"),
+            Ok(Done::Written { kind, id, created }) => {
+                entry["status"] = Value::from(if created { "201" } else { "200" });
+                let current = resources::current(&auth, kind, id);
+                if let Some(meta) = current.get("meta") {
+                    entry["location"] = meta["location"].clone();
+                    entry["version"] = meta["version"].clone();
+                }
+            }
+            Err(refused) => {
+                let error = super::wire::from_op(refused);
+                entry["status"] = Value::from(error.status.to_string());
+                entry["response"] = error.to_json();
+            }
+        }
+        entries.push(entry);
     }
     Ok(Reply::ok(json!({
         "schemas": [BULK_RESPONSE],
-        "Operations": results,
+        "Operations": entries,
     })))
 }
 
-/// One bulk operation and its result entry.
-async fn run(auth: &ScimAuth, operation: &Value, created: &mut HashMap<String, Id>) -> Value {
+/// What the operations of a bulk request have done so far.
+#[derive(Default)]
+struct Progress {
+    created: HashMap<String, Id>,
+    errors: u64,
+}
+
+/// What one bulk operation did.
+enum Done {
+    /// Skipped after `failOnErrors` errors.
+    Skipped,
+    /// Created or changed a resource.
+    Written { kind: Kind, id: Id, created: bool },
+    /// Deleted one.
+    Deleted,
+}
+
+fn scim_error(error: ScimError) -> OpError {
+    OpError::Scim(error)
+}
+
+/// Decides one bulk operation.
+fn decide(
+    ctx: &Ctx,
+    operation: &Value,
+    created: &HashMap<String, Id>,
+) -> Result<Outcome<Done>, OpError> {
+    let invalid = |detail: String| scim_error(ScimError::bad(ScimType::InvalidValue, detail));
     let text = |key: &str| {
         operation
             .get(key)
@@ -77,54 +160,8 @@ async fn run(auth: &ScimAuth, operation: &Value, created: &mut HashMap<String, I
             .map(str::to_owned)
     };
     let method = text("method").unwrap_or_default().to_ascii_uppercase();
-    let bulk_id = text("bulkId");
     let version = text("version");
-    let mut entry = json!({"method": method});
-    if let Some(id) = &bulk_id {
-        entry["bulkId"] = Value::from(id.clone());
-    }
-    match execute(
-        auth,
-        &method,
-        operation,
-        bulk_id.as_deref(),
-        version.as_deref(),
-        created,
-    )
-    .await
-    {
-        Ok((status, body)) => {
-            entry["status"] = Value::from(status.as_u16().to_string());
-            if let Some(meta) = body.as_ref().and_then(|b| b.get("meta")) {
-                if let Some(location) = meta.get("location") {
-                    entry["location"] = location.clone();
-                }
-                if let Some(version) = meta.get("version") {
-                    entry["version"] = version.clone();
-                }
-            }
-        }
-        Err(Fail(error)) => {
-            entry["status"] = Value::from(error.status.to_string());
-            entry["response"] = error.to_json();
-        }
-    }
-    entry
-}
-
-async fn execute(
-    auth: &ScimAuth,
-    method: &str,
-    operation: &Value,
-    bulk_id: Option<&str>,
-    version: Option<&str>,
-    created: &mut HashMap<String, Id>,
-) -> Result<(StatusCode, Option<Value>), Fail> {
-    let invalid = |detail: String| Fail(ScimError::bad(ScimType::InvalidValue, detail));
-    let path = operation
-        .get("path")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("each bulk operation needs a `path`".into()))?;
+    let path = text("path").ok_or_else(|| invalid("each bulk operation needs a `path`".into()))?;
     let path = resolve_refs(&Value::from(path), created)?;
     let path = path.as_str().unwrap_or_default().to_owned();
     let mut data = match operation.get("data") {
@@ -139,7 +176,7 @@ async fn execute(
     };
     let id = match segments.get(1) {
         Some(raw) => Some(Id::parse_str(raw).map_err(|_| {
-            Fail(ScimError::not_found(if kind == Kind::User {
+            scim_error(ScimError::not_found(if kind == Kind::User {
                 "user"
             } else {
                 "group"
@@ -147,48 +184,43 @@ async fn execute(
         })?),
         None => None,
     };
-    let version = version.map(str::to_owned);
-    match (method, id) {
+    let written = |id: Id, created: bool| Done::Written { kind, id, created };
+    let version = version.as_deref();
+    match (method.as_str(), id) {
         ("POST", None) => {
-            let bulk_id = bulk_id
-                .ok_or_else(|| invalid("a bulk POST needs a `bulkId`".into()))?
-                .to_owned();
+            if text("bulkId").is_none() {
+                return Err(invalid("a bulk POST needs a `bulkId`".into()));
+            }
             if let Value::Object(map) = &mut data {
                 map.remove("id");
             }
-            let (id, _) = auth
-                .handle_write(move |ctx| match kind {
-                    Kind::User => users::create(ctx, data),
-                    Kind::Group => groups::create(ctx, data),
-                })
-                .await?;
-            created.insert(bulk_id, id);
-            Ok((StatusCode::CREATED, Some(resources::current(auth, kind, id))))
+            let outcome = match kind {
+                Kind::User => users::create(ctx, data)?,
+                Kind::Group => groups::create(ctx, data)?,
+            };
+            Ok(map(outcome, |id| written(id, true)))
         }
         ("PUT", Some(id)) => {
-            auth.handle_write(move |ctx| match kind {
-                Kind::User => users::replace(ctx, id, data, version.as_deref()),
-                Kind::Group => groups::replace(ctx, id, data, version.as_deref()),
-            })
-            .await?;
-            Ok((StatusCode::OK, Some(resources::current(auth, kind, id))))
+            let outcome = match kind {
+                Kind::User => users::replace(ctx, id, data, version)?,
+                Kind::Group => groups::replace(ctx, id, data, version)?,
+            };
+            Ok(map(outcome, |id| written(id, false)))
         }
         ("PATCH", Some(id)) => {
-            let operations = patch::operations(&data)?;
-            auth.handle_write(move |ctx| match kind {
-                Kind::User => users::patch(ctx, id, &operations, version.as_deref()),
-                Kind::Group => groups::patch(ctx, id, &operations, version.as_deref()),
-            })
-            .await?;
-            Ok((StatusCode::OK, Some(resources::current(auth, kind, id))))
+            let operations = patch::operations(&data).map_err(scim_error)?;
+            let outcome = match kind {
+                Kind::User => users::patch(ctx, id, &operations, version)?,
+                Kind::Group => groups::patch(ctx, id, &operations, version)?,
+            };
+            Ok(map(outcome, |id| written(id, false)))
         }
         ("DELETE", Some(id)) => {
-            auth.handle_write(move |ctx| match kind {
-                Kind::User => users::delete(ctx, id, version.as_deref()),
-                Kind::Group => groups::delete(ctx, id, version.as_deref()),
-            })
-            .await?;
-            Ok((StatusCode::NO_CONTENT, None))
+            let outcome = match kind {
+                Kind::User => users::delete(ctx, id, version)?,
+                Kind::Group => groups::delete(ctx, id, version)?,
+            };
+            Ok(map(outcome, |()| Done::Deleted))
         }
         (method, _) => Err(invalid(format!(
             "`{method} {path}` is not a bulk operation (POST to a collection; PUT, PATCH or DELETE to a resource)"
@@ -196,9 +228,17 @@ async fn execute(
     }
 }
 
+fn map<A, B>(outcome: Outcome<A>, f: impl FnOnce(A) -> B) -> Outcome<B> {
+    Outcome {
+        value: f(outcome.value),
+        events: outcome.events,
+        audit: outcome.audit,
+    }
+}
+
 /// Replaces every `bulkId:ID` string with the id the operation of that bulkId created.
 /// A reference to a bulkId not (yet) created is a `409` (RFC 7644 §3.7.2).
-fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, Fail> {
+fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, OpError> {
     Ok(match value {
         Value::String(s) => match s.find("bulkId:") {
             Some(at) => {
@@ -207,7 +247,7 @@ fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, F
                     .split_once('/')
                     .map_or((reference, ""), |(n, r)| (n, r));
                 let id = created.get(name).ok_or_else(|| {
-                    Fail(ScimError::status(
+                    scim_error(ScimError::status(
                         409,
                         format!(
                             "bulkId `{name}` names no resource created earlier in this request"
@@ -232,7 +272,7 @@ fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, F
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), resolve_refs(v, created)?)))
-                .collect::<Result<_, Fail>>()?,
+                .collect::<Result<_, OpError>>()?,
         ),
         other => other.clone(),
     })

@@ -187,7 +187,7 @@ pub async fn show(
 /// `POST /Users`, `POST /Groups`.
 pub async fn create(auth: ScimAuth, kind: Kind, Body(body): Body) -> Result<Reply, Fail> {
     let (id, _) = auth
-        .handle_write(move |ctx| match kind {
+        .queued(move |ctx| match kind {
             Kind::User => users::create(ctx, body),
             Kind::Group => groups::create(ctx, body),
         })
@@ -206,7 +206,7 @@ pub async fn replace(
     let id = path_id(&raw, kind.what())?;
     let expected = if_match(&headers);
     let (id, _) = auth
-        .handle_write(move |ctx| match kind {
+        .queued(move |ctx| match kind {
             Kind::User => users::replace(ctx, id, body, expected.as_deref()),
             Kind::Group => groups::replace(ctx, id, body, expected.as_deref()),
         })
@@ -226,7 +226,7 @@ pub async fn modify(
     let operations = patch::operations(&body)?;
     let expected = if_match(&headers);
     let (id, _) = auth
-        .handle_write(move |ctx| match kind {
+        .queued(move |ctx| match kind {
             Kind::User => users::patch(ctx, id, &operations, expected.as_deref()),
             Kind::Group => groups::patch(ctx, id, &operations, expected.as_deref()),
         })
@@ -243,22 +243,32 @@ pub async fn remove(
 ) -> Result<Response, Fail> {
     let id = path_id(&raw, kind.what())?;
     let expected = if_match(&headers);
-    auth.handle_write(move |ctx| match kind {
-        Kind::User => users::delete(ctx, id, expected.as_deref()),
-        Kind::Group => groups::delete(ctx, id, expected.as_deref()),
+    auth.queued(move |ctx| {
+        let outcome = match kind {
+            Kind::User => users::delete(ctx, id, expected.as_deref())?,
+            Kind::Group => groups::delete(ctx, id, expected.as_deref())?,
+        };
+        Ok(roster_ops::Outcome {
+            value: id,
+            events: outcome.events,
+            audit: outcome.audit,
+        })
     })
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 impl ScimAuth {
-    /// Runs an operation as the identity provider.
-    pub async fn handle_write<T>(
+    /// Runs an operation as the identity provider, committed together with the other
+    /// writes queued at the same moment (group commit, see `crate::batch`).
+    pub async fn queued(
         &self,
-        operation: impl FnOnce(&roster_ops::Ctx) -> Result<roster_ops::Outcome<T>, roster_ops::OpError>,
-    ) -> Result<(T, roster_model::Revision), Fail> {
+        operation: impl FnOnce(&roster_ops::Ctx) -> Result<roster_ops::Outcome<Id>, roster_ops::OpError>
+            + Send
+            + 'static,
+    ) -> Result<(Id, roster_model::Revision), Fail> {
         self.roster
-            .write(self.workspace, self.actor, operation)
+            .write_queued(self.workspace, self.actor, operation)
             .await
             .map_err(Fail::from)
     }

@@ -1,0 +1,302 @@
+//! `scim-bench`: the figures of issue 6 for the SCIM service provider, over HTTP on
+//! loopback against a server on SQLite, printed with the machine.
+//!
+//! ```sh
+//! cargo run --release -p roster-bench --bin scim-bench
+//! ```
+//!
+//! 1. Provisioning `--users` users, one `POST /Users` each, from `--clients` concurrent
+//!    clients (keep-alive connections), into a fresh workspace.
+//! 2. The same number of users through `/Bulk`, `--bulk-size` operations per request,
+//!    into another fresh workspace.
+//! 3. One `PATCH /Groups/{id}` adding `--group-members` members to an empty group.
+//! 4. `GET /Users?filter=userName eq "…"` for random provisioned users, p50/p99.
+
+use std::error::Error;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use roster::Roster;
+use roster_bench::report::{machine, percentile};
+use roster_model::{Actor, Id};
+use serde_json::{json, Value};
+
+/// Measures SCIM provisioning and look-ups.
+#[derive(Debug, Parser)]
+#[command(name = "scim-bench")]
+struct Args {
+    /// Users to provision in each of the two provisioning runs.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Concurrent clients for one-POST-per-user provisioning.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Operations per `/Bulk` request.
+    #[arg(long, default_value_t = 1_000)]
+    bulk_size: usize,
+    /// Members one PATCH adds to a group.
+    #[arg(long, default_value_t = 10_000)]
+    group_members: usize,
+    /// Timed `userName eq` look-ups.
+    #[arg(long, default_value_t = 2_000)]
+    lookups: usize,
+    /// Where the SQLite file goes (a temporary directory by default).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn user(workspace: usize, i: usize) -> Value {
+    let name = format!("user{i}.w{workspace}@corp.test");
+    let department = ["Sales", "Engineering", "Support", "Finance"][i % 4];
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "userName": name,
+        "externalId": format!("ext-{workspace}-{i}"),
+        "name": {"givenName": "User", "familyName": format!("N{i}")},
+        "emails": [{"value": name, "type": "work", "primary": true}],
+        "active": true,
+        ENTERPRISE: {"department": department},
+    })
+}
+
+struct Scim {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Scim {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Box<dyn Error + Send + Sync>> {
+        let mut request = self
+            .client
+            .request(method, format!("{}/scim/v2{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+}
+
+async fn workspace(
+    roster: &Roster,
+    base: &str,
+    name: &str,
+) -> Result<Scim, Box<dyn Error + Send + Sync>> {
+    let (boot, _) = roster
+        .create_workspace(name, &format!("admin@{name}.test"), Actor::Cli)
+        .await?;
+    let (secret, hash) = roster::secret::new_token();
+    roster
+        .write(boot.workspace.id, Actor::Cli, |ctx| {
+            roster_ops::scim::tokens::create(ctx, Some("bench".into()), hash)
+        })
+        .await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    Ok(Scim {
+        client,
+        base: base.to_owned(),
+        token: secret,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+    let args = Args::parse();
+    println!("scim-bench on {}", machine());
+    let temp = std::env::temp_dir().join(format!("roster-scim-bench-{}", std::process::id()));
+    let dir = args.dir.clone().unwrap_or(temp);
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}", dir.join("scim.db").display());
+    let roster = Roster::open(&url).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = roster::http::router(roster.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    // 1. One POST per user, from concurrent clients.
+    let scim = Arc::new(workspace(&roster, &base, "posts").await?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (scim, next, users) = (scim.clone(), next.clone(), args.users);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= users {
+                    return Ok::<(), String>(());
+                }
+                let (status, body) = scim
+                    .send(reqwest::Method::POST, "/Users", Some(&user(1, i)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if status != 201 {
+                    return Err(format!("POST /Users answered {status}: {body}"));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let posts = started.elapsed();
+    let post_rate = args.users as f64 / posts.as_secs_f64();
+    println!(
+        "provision {} users, one POST each, {} clients: {:.1} s = {:.0} users/s (target ≥ 2,000)",
+        args.users,
+        args.clients,
+        posts.as_secs_f64(),
+        post_rate
+    );
+
+    // 4. userName eq look-ups among those users.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut times = Vec::with_capacity(args.lookups);
+    for _ in 0..args.lookups {
+        let i = rng.gen_range(0..args.users);
+        let filter = format!("userName eq \"user{i}.w1@corp.test\"");
+        let path = format!("/Users?filter={}", encode(&filter));
+        let at = Instant::now();
+        let (status, body) = scim.send(reqwest::Method::GET, &path, None).await?;
+        times.push(at.elapsed());
+        if status != 200 || body["totalResults"] != json!(1) {
+            return Err(format!("look-up answered {status}: {body}").into());
+        }
+    }
+    times.sort_unstable();
+    println!(
+        "filter userName eq among {} users: p50 {:.2} ms, p99 {:.2} ms (target p99 ≤ 5 ms)",
+        args.users,
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+    );
+
+    // 3. One PATCH adding many members to a group.
+    let group_members = args.group_members.min(args.users);
+    let (status, group) = scim
+        .send(
+            reqwest::Method::POST,
+            "/Groups",
+            Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Big"})),
+        )
+        .await?;
+    if status != 201 {
+        return Err(format!("POST /Groups answered {status}: {group}").into());
+    }
+    let group_id = group["id"].as_str().unwrap_or_default().to_owned();
+    let ids = user_ids(&scim, group_members).await?;
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": members}]});
+    let at = Instant::now();
+    let (status, body) = scim
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/Groups/{group_id}"),
+            Some(&patch),
+        )
+        .await?;
+    let patch_time = at.elapsed();
+    if status != 200 {
+        return Err(format!("PATCH /Groups answered {status}: {body}").into());
+    }
+    println!(
+        "one PATCH adding {group_members} members to a group: {:.0} ms (target ≤ 1,000 ms)",
+        ms(patch_time)
+    );
+
+    // 2. The same number of users through /Bulk.
+    let bulk = workspace(&roster, &base, "bulk").await?;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < args.users {
+        let end = (done + args.bulk_size).min(args.users);
+        let operations: Vec<Value> = (done..end)
+            .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": user(2, i)}))
+            .collect();
+        let request = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations});
+        let (status, body) = bulk
+            .send(reqwest::Method::POST, "/Bulk", Some(&request))
+            .await?;
+        let failed = body["Operations"]
+            .as_array()
+            .map(|ops| ops.iter().filter(|o| o["status"] != json!("201")).count())
+            .unwrap_or(usize::MAX);
+        if status != 200 || failed != 0 {
+            return Err(format!("/Bulk answered {status} with {failed} failed operations").into());
+        }
+        done = end;
+    }
+    let bulk_time = started.elapsed();
+    println!(
+        "provision {} users through /Bulk, {} operations per request: {:.1} s = {:.0} users/s (target ≥ 10,000)",
+        args.users,
+        args.bulk_size,
+        bulk_time.as_secs_f64(),
+        args.users as f64 / bulk_time.as_secs_f64()
+    );
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// The ids of the first `n` users, read back through the list endpoint.
+async fn user_ids(scim: &Scim, n: usize) -> Result<Vec<Id>, Box<dyn Error + Send + Sync>> {
+    let mut ids = Vec::with_capacity(n);
+    while ids.len() < n {
+        let path = format!(
+            "/Users?attributes=id&startIndex={}&count=1000",
+            ids.len() + 1
+        );
+        let (_, body) = scim.send(reqwest::Method::GET, &path, None).await?;
+        let page = body["Resources"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            break;
+        }
+        for item in page {
+            if let Some(id) = item["id"].as_str().and_then(|s| Id::parse_str(s).ok()) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.truncate(n);
+    Ok(ids)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,207 @@
+//! Batched writes: many operations committed as one revision in one transaction.
+//!
+//! A write costs a transaction whatever it holds (about a millisecond of round trips to
+//! the store), so a `/Bulk` request of a thousand users, or eight identity-provider
+//! clients posting at once, would spend nearly all their time on transactions. A batch
+//! decides its operations in order, each against the state the ones before it leave, and
+//! commits them together: each operation is still all-or-nothing (one that refuses
+//! contributes nothing), and the batch's events commit before any answer is sent.
+//!
+//! Each operation must see the ones before it, so the engine applies each one's events
+//! as it is decided, under the state's write lock, which is held until the commit ends:
+//! no reader ever sees a state the store does not hold. If the commit fails, the engine
+//! is rebuilt from the store before the lock is released.
+//!
+//! [`Roster::write_queued`] adds group commit: concurrent writes to one workspace queue,
+//! and whoever takes the writer lock commits everything queued in one batch.
+
+use std::sync::Arc;
+
+use roster_model::{Actor, Revision};
+use roster_ops::{Ctx, OpError, Outcome};
+use roster_store::Write;
+use tokio::sync::oneshot;
+
+use crate::runtime::WorkspaceHandle;
+use crate::{Roster, RuntimeError};
+
+/// One operation of a batch, with the actor it runs as.
+pub type BatchOp<'a, T> = (
+    Actor,
+    Box<dyn FnOnce(&Ctx) -> Result<Outcome<T>, OpError> + Send + 'a>,
+);
+
+/// A write waiting in a workspace's queue for the next group commit.
+pub struct Queued {
+    op: BatchOp<'static, roster_model::Id>,
+    done: oneshot::Sender<Result<(roster_model::Id, Revision), RuntimeError>>,
+}
+
+impl Roster {
+    /// Runs operations as one write, in order; returns each one's answer (or refusal)
+    /// and the revision they committed as. Nothing is committed when every operation
+    /// refuses or changes nothing.
+    pub async fn write_batch<T>(
+        &self,
+        workspace: roster_model::Id,
+        ops: Vec<BatchOp<'_, T>>,
+    ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
+        let handle = self.workspace(workspace).await?;
+        let _writer = handle.writer().lock().await;
+        self.commit_batch(&handle, workspace, ops).await
+    }
+
+    /// Runs one operation, committed together with whatever other writes to the
+    /// workspace are queued at the same moment (group commit). Answers as
+    /// [`write`](Roster::write) does.
+    pub async fn write_queued(
+        &self,
+        workspace: roster_model::Id,
+        actor: Actor,
+        op: impl FnOnce(&Ctx) -> Result<Outcome<roster_model::Id>, OpError> + Send + 'static,
+    ) -> Result<(roster_model::Id, Revision), RuntimeError> {
+        let handle = self.workspace(workspace).await?;
+        let (done, answer) = oneshot::channel();
+        handle.queue().push(Queued {
+            op: (actor, Box::new(op)),
+            done,
+        });
+        {
+            let _writer = handle.writer().lock().await;
+            let queued = handle.queue().take();
+            if !queued.is_empty() {
+                let (ops, waiting): (Vec<_>, Vec<_>) =
+                    queued.into_iter().map(|q| (q.op, q.done)).unzip();
+                match self.commit_batch(&handle, workspace, ops).await {
+                    Ok((results, revision)) => {
+                        for (result, done) in results.into_iter().zip(waiting) {
+                            let _ = done
+                                .send(result.map(|id| (id, revision)).map_err(RuntimeError::Op));
+                        }
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        for done in waiting {
+                            let _ = done.send(Err(RuntimeError::BatchFailed(message.clone())));
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(RuntimeError::BatchFailed("the batch was dropped".into())))
+    }
+
+    /// Decides and commits a batch; the caller holds the workspace's writer lock.
+    async fn commit_batch<T>(
+        &self,
+        handle: &Arc<WorkspaceHandle>,
+        workspace: roster_model::Id,
+        ops: Vec<BatchOp<'_, T>>,
+    ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
+        let mut tx = self.store().begin_write(workspace).await?;
+        let missed = tx.events_after(handle.revision()).await?;
+        handle.apply_revisions(&missed);
+        let revision = tx.revision();
+        let runtime = tokio::runtime::Handle::current();
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err(RuntimeError::BatchFailed(
+                "batched writes need the multi-threaded runtime".into(),
+            ));
+        }
+        // The state's write lock is held, on this thread, from the first decision to the
+        // end of the commit: see the module's documentation.
+        tokio::task::block_in_place(|| {
+            let mut state = handle.write_state();
+            let now = roster_model::now();
+            let mut results = Vec::with_capacity(ops.len());
+            let (mut events, mut audit, mut changes, mut role_changes) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (actor, op) in ops {
+                let decided = op(&Ctx {
+                    state: &state,
+                    actor,
+                    now,
+                });
+                match decided {
+                    Err(refused) => results.push(Err(refused)),
+                    Ok(outcome) => {
+                        if !outcome.events.is_empty() {
+                            changes.extend(state.membership_changes(&outcome.events));
+                            role_changes.extend(state.role_changes(&outcome.events));
+                            state.apply_part(revision, &outcome.events);
+                            events.extend(outcome.events);
+                            audit.extend(outcome.audit);
+                        }
+                        results.push(Ok(outcome.value));
+                    }
+                }
+            }
+            if events.is_empty() {
+                return Ok((results, state.revision()));
+            }
+            let decided_at = roster_model::now();
+            let committed = runtime.block_on(tx.commit(Write {
+                events: &events,
+                audit: &audit,
+                changes: &changes,
+                role_changes: &role_changes,
+                outbox: &[],
+                at: now,
+            }));
+            tracing::debug!(
+                operations = results.len(),
+                events = events.len(),
+                decide_us = (decided_at - now).whole_microseconds() as i64,
+                commit_us = (roster_model::now() - decided_at).whole_microseconds() as i64,
+                "batch committed"
+            );
+            match committed {
+                Ok(()) => Ok((results, revision)),
+                Err(error) => {
+                    // The engine holds events the store refused: rebuild it from the store.
+                    let snapshot = runtime.block_on(self.store().load(workspace));
+                    match snapshot {
+                        Ok(Some(snapshot)) => {
+                            match roster_engine::WorkspaceState::from_snapshot(snapshot) {
+                                Ok(fresh) => *state = fresh,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "could not rebuild the workspace after a failed batch")
+                                }
+                            }
+                        }
+                        other => tracing::error!(
+                            ?other,
+                            "could not reload the workspace after a failed batch"
+                        ),
+                    }
+                    Err(RuntimeError::Store(error))
+                }
+            }
+        })
+    }
+}
+
+/// The queue of writes waiting for a workspace's next group commit.
+#[derive(Default)]
+pub struct Queue(std::sync::Mutex<Vec<Queued>>);
+
+impl Queue {
+    fn push(&self, queued: Queued) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(queued);
+    }
+
+    fn take(&self) -> Vec<Queued> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}

@@ -2,6 +2,8 @@
 //! what filters, PATCH and attribute projection consult for an attribute's type,
 //! case-exactness, plurality, mutability and when it is returned.
 
+use std::sync::{Arc, LazyLock};
+
 use serde_json::{json, Map, Value};
 
 /// The core User schema.
@@ -238,10 +240,10 @@ pub struct ResourceSchema {
     /// Where resources of the type live, below the base URL (`/Users`).
     pub endpoint: String,
     /// The core schema.
-    pub core: Schema,
+    pub core: Arc<Schema>,
     /// The extension schemas, keyed in resources by their URN.
-    pub extensions: Vec<Schema>,
-    common: Vec<Attribute>,
+    pub extensions: Vec<Arc<Schema>>,
+    common: Arc<Vec<Attribute>>,
 }
 
 /// Where an attribute path leads: the extension (if any) whose object holds the
@@ -274,6 +276,7 @@ impl ResourceSchema {
         self.extensions
             .iter()
             .find(|e| e.id.eq_ignore_ascii_case(urn))
+            .map(|e| &**e)
     }
 
     /// Resolves an attribute path, qualified by a schema URN or not. `None` when the
@@ -592,14 +595,20 @@ pub fn group() -> Schema {
     }
 }
 
+/// The schemas that never change, built once: every request reads them.
+static USER_SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| Arc::new(user()));
+static ENTERPRISE_SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| Arc::new(enterprise()));
+static GROUP_SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| Arc::new(group()));
+static COMMON: LazyLock<Arc<Vec<Attribute>>> = LazyLock::new(|| Arc::new(common()));
+
 /// The User resource type with its extensions.
 pub fn user_resource(roster: Schema) -> ResourceSchema {
     ResourceSchema {
         name: "User".into(),
         endpoint: "/Users".into(),
-        core: user(),
-        extensions: vec![enterprise(), roster],
-        common: common(),
+        core: USER_SCHEMA.clone(),
+        extensions: vec![ENTERPRISE_SCHEMA.clone(), Arc::new(roster)],
+        common: COMMON.clone(),
     }
 }
 
@@ -608,9 +617,9 @@ pub fn group_resource() -> ResourceSchema {
     ResourceSchema {
         name: "Group".into(),
         endpoint: "/Groups".into(),
-        core: group(),
+        core: GROUP_SCHEMA.clone(),
         extensions: Vec::new(),
-        common: common(),
+        common: COMMON.clone(),
     }
 }
 
@@ -620,14 +629,14 @@ pub fn element_resource(attribute: &Attribute) -> ResourceSchema {
     ResourceSchema {
         name: attribute.name.clone(),
         endpoint: String::new(),
-        core: Schema {
+        core: Arc::new(Schema {
             id: String::new(),
             name: attribute.name.clone(),
             description: attribute.description.clone(),
             attributes: attribute.subs.clone(),
-        },
+        }),
         extensions: Vec::new(),
-        common: Vec::new(),
+        common: Arc::new(Vec::new()),
     }
 }
 

@@ -25,11 +25,11 @@ use tokio::sync::oneshot;
 use crate::runtime::WorkspaceHandle;
 use crate::{Roster, RuntimeError};
 
+/// An operation as a batch runs it.
+pub type Decide<'a, T> = Box<dyn FnOnce(&Ctx) -> Result<Outcome<T>, OpError> + Send + 'a>;
+
 /// One operation of a batch, with the actor it runs as.
-pub type BatchOp<'a, T> = (
-    Actor,
-    Box<dyn FnOnce(&Ctx) -> Result<Outcome<T>, OpError> + Send + 'a>,
-);
+pub type BatchOp<'a, T> = (Actor, Decide<'a, T>);
 
 /// A write waiting in a workspace's queue for the next group commit.
 pub struct Queued {
@@ -41,10 +41,10 @@ impl Roster {
     /// Runs operations as one write, in order; returns each one's answer (or refusal)
     /// and the revision they committed as. Nothing is committed when every operation
     /// refuses or changes nothing.
-    pub async fn write_batch<T>(
+    pub async fn write_batch<T: Send + 'static>(
         &self,
         workspace: roster_model::Id,
-        ops: Vec<BatchOp<'_, T>>,
+        ops: Vec<BatchOp<'static, T>>,
     ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
         let _writer = handle.writer().lock().await;
@@ -61,59 +61,60 @@ impl Roster {
         op: impl FnOnce(&Ctx) -> Result<Outcome<roster_model::Id>, OpError> + Send + 'static,
     ) -> Result<(roster_model::Id, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
-        let (done, answer) = oneshot::channel();
+        let (done, mut answer) = oneshot::channel();
         handle.queue().push(Queued {
             op: (actor, Box::new(op)),
             done,
         });
-        {
-            let _writer = handle.writer().lock().await;
-            let queued = handle.queue().take();
-            if !queued.is_empty() {
-                let (ops, waiting): (Vec<_>, Vec<_>) =
-                    queued.into_iter().map(|q| (q.op, q.done)).unzip();
-                match self.commit_batch(&handle, workspace, ops).await {
-                    Ok((results, revision)) => {
-                        for (result, done) in results.into_iter().zip(waiting) {
-                            let _ = done
-                                .send(result.map(|id| (id, revision)).map_err(RuntimeError::Op));
-                        }
+        // Either a batch led by another write commits this one meanwhile, or this write
+        // takes the lock and commits everything queued, itself included. Waiting on the
+        // answer too matters: a write whose operation another batch took must not then
+        // queue for the lock only to find nothing to do.
+        let writer = tokio::select! {
+            biased;
+            answered = &mut answer => return answered.unwrap_or_else(|_| Err(dropped())),
+            writer = handle.writer().lock() => writer,
+        };
+        let queued = handle.queue().take();
+        if !queued.is_empty() {
+            let (ops, waiting): (Vec<_>, Vec<_>) =
+                queued.into_iter().map(|q| (q.op, q.done)).unzip();
+            match self.commit_batch(&handle, workspace, ops).await {
+                Ok((results, revision)) => {
+                    for (result, done) in results.into_iter().zip(waiting) {
+                        let _ =
+                            done.send(result.map(|id| (id, revision)).map_err(RuntimeError::Op));
                     }
-                    Err(error) => {
-                        let message = error.to_string();
-                        for done in waiting {
-                            let _ = done.send(Err(RuntimeError::BatchFailed(message.clone())));
-                        }
-                        return Err(error);
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    for done in waiting {
+                        let _ = done.send(Err(RuntimeError::BatchFailed(message.clone())));
                     }
                 }
             }
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(RuntimeError::BatchFailed("the batch was dropped".into())))
+        drop(writer);
+        answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
     /// Decides and commits a batch; the caller holds the workspace's writer lock.
-    async fn commit_batch<T>(
+    async fn commit_batch<T: Send + 'static>(
         &self,
         handle: &Arc<WorkspaceHandle>,
         workspace: roster_model::Id,
-        ops: Vec<BatchOp<'_, T>>,
+        ops: Vec<BatchOp<'static, T>>,
     ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
         let mut tx = self.store().begin_write(workspace).await?;
         let missed = tx.events_after(handle.revision()).await?;
         handle.apply_revisions(&missed);
         let revision = tx.revision();
         let runtime = tokio::runtime::Handle::current();
-        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return Err(RuntimeError::BatchFailed(
-                "batched writes need the multi-threaded runtime".into(),
-            ));
-        }
-        // The state's write lock is held, on this thread, from the first decision to the
-        // end of the commit: see the module's documentation.
-        tokio::task::block_in_place(|| {
+        // The state's write lock is held, on a blocking thread, from the first decision
+        // to the end of the commit: see the module's documentation.
+        let handle = handle.clone();
+        let store = self.store_arc();
+        let decided = tokio::task::spawn_blocking(move || {
             let mut state = handle.write_state();
             let now = roster_model::now();
             let mut results = Vec::with_capacity(ops.len());
@@ -162,26 +163,28 @@ impl Roster {
                 Ok(()) => Ok((results, revision)),
                 Err(error) => {
                     // The engine holds events the store refused: rebuild it from the store.
-                    let snapshot = runtime.block_on(self.store().load(workspace));
-                    match snapshot {
-                        Ok(Some(snapshot)) => {
-                            match roster_engine::WorkspaceState::from_snapshot(snapshot) {
-                                Ok(fresh) => *state = fresh,
-                                Err(e) => {
-                                    tracing::error!(error = %e, "could not rebuild the workspace after a failed batch")
-                                }
-                            }
-                        }
-                        other => tracing::error!(
-                            ?other,
-                            "could not reload the workspace after a failed batch"
-                        ),
+                    match runtime.block_on(store.load(workspace)) {
+                        Ok(Some(snapshot)) => match roster_engine::WorkspaceState::from_snapshot(snapshot) {
+                            Ok(fresh) => *state = fresh,
+                            Err(e) => tracing::error!(error = %e, "could not rebuild the workspace after a failed batch"),
+                        },
+                        other => tracing::error!(?other, "could not reload the workspace after a failed batch"),
                     }
                     Err(RuntimeError::Store(error))
                 }
             }
         })
+        .await;
+        decided.unwrap_or_else(|e| {
+            Err(RuntimeError::BatchFailed(format!(
+                "the batch's thread failed: {e}"
+            )))
+        })
     }
+}
+
+fn dropped() -> RuntimeError {
+    RuntimeError::BatchFailed("the batch was dropped".into())
 }
 
 /// The queue of writes waiting for a workspace's next group commit.

@@ -216,6 +216,11 @@ impl Roster {
     }
 
     /// The store, for what the engine does not keep (the audit log).
+    pub(crate) fn store_arc(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The store.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }

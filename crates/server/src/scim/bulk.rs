@@ -21,17 +21,22 @@ use super::discovery::MAX_BULK_OPERATIONS;
 use super::list::ListQuery;
 use super::resources::{self, Kind};
 use super::wire::{Body, Fail, Reply, ScimAuth};
-use crate::batch::BatchOp;
+use crate::batch::{BatchOp, Decide};
 
 /// `POST /Bulk`.
 pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
     let syntax = |detail: &str| Fail(ScimError::bad(ScimType::InvalidSyntax, detail));
-    let object = body
-        .as_object()
-        .ok_or_else(|| syntax("a bulk request is a JSON object"))?;
-    let operations = get_ci(object, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| syntax("a bulk request needs an `Operations` array"))?;
+    let Value::Object(mut object) = body else {
+        return Err(syntax("a bulk request is a JSON object"));
+    };
+    let key = object
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("Operations"))
+        .cloned()
+        .unwrap_or_default();
+    let Some(Value::Array(operations)) = object.remove(&key) else {
+        return Err(syntax("a bulk request needs an `Operations` array"));
+    };
     if operations.len() > MAX_BULK_OPERATIONS {
         return Err(Fail(ScimError {
             status: 413,
@@ -39,7 +44,7 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
             detail: format!("a bulk request holds at most {MAX_BULK_OPERATIONS} operations"),
         }));
     }
-    let fail_on_errors = match get_ci(object, "failOnErrors") {
+    let fail_on_errors = match get_ci(&object, "failOnErrors") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
             Fail(ScimError::bad(
@@ -51,36 +56,45 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
     // Every operation is decided in one batch, in order; `bulkId`s resolve to what the
     // operations before created, and after `failOnErrors` errors the rest are skipped.
     let shared = Arc::new(Mutex::new(Progress::default()));
-    let batch: Vec<BatchOp<'static, Done>> = operations
+    // What the response names of each operation, kept before the operations move.
+    let named: Vec<(String, Option<String>)> = operations
         .iter()
-        .cloned()
+        .map(|o| {
+            let method = o.get("method").and_then(Value::as_str).unwrap_or_default();
+            let bulk_id = o.get("bulkId").and_then(Value::as_str).map(str::to_owned);
+            (method.to_ascii_uppercase(), bulk_id)
+        })
+        .collect();
+    let batch: Vec<BatchOp<'static, Done>> = operations
+        .into_iter()
         .map(|operation| {
             let shared = shared.clone();
-            let op: Box<dyn FnOnce(&Ctx) -> Result<Outcome<Done>, OpError> + Send> =
-                Box::new(move |ctx: &Ctx| {
-                    let mut progress = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    if fail_on_errors.is_some_and(|limit| progress.errors >= limit) {
-                        return Ok(Outcome::unchanged(Done::Skipped));
-                    }
-                    let decided = decide(ctx, &operation, &progress.created);
-                    match &decided {
-                        Ok(outcome) => {
-                            if let (
-                                Done::Written {
-                                    id, created: true, ..
-                                },
-                                Some(bulk_id),
-                            ) = (
-                                &outcome.value,
-                                operation.get("bulkId").and_then(Value::as_str),
-                            ) {
-                                progress.created.insert(bulk_id.to_owned(), *id);
-                            }
+            let op: Decide<'static, Done> = Box::new(move |ctx: &Ctx| {
+                let mut progress = shared.lock().unwrap_or_else(|p| p.into_inner());
+                if fail_on_errors.is_some_and(|limit| progress.errors >= limit) {
+                    return Ok(Outcome::unchanged(Done::Skipped));
+                }
+                let bulk_id = operation
+                    .get("bulkId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let decided = decide(ctx, operation, &progress.created);
+                match &decided {
+                    Ok(outcome) => {
+                        if let (
+                            Done::Written {
+                                id, created: true, ..
+                            },
+                            Some(bulk_id),
+                        ) = (&outcome.value, bulk_id)
+                        {
+                            progress.created.insert(bulk_id, *id);
                         }
-                        Err(_) => progress.errors += 1,
                     }
-                    decided
-                });
+                    Err(_) => progress.errors += 1,
+                }
+                decided
+            });
             (auth.actor, op)
         })
         .collect();
@@ -90,14 +104,10 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
         .await
         .map_err(Fail::from)?;
     let mut entries = Vec::with_capacity(results.len());
-    for (operation, result) in operations.iter().zip(results) {
-        let method = operation
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_ascii_uppercase();
+    let state = auth.handle.read();
+    for ((method, bulk_id), result) in named.into_iter().zip(results) {
         let mut entry = json!({"method": method});
-        if let Some(id) = operation.get("bulkId").and_then(Value::as_str) {
+        if let Some(id) = bulk_id {
             entry["bulkId"] = Value::from(id);
         }
         match result {
@@ -105,10 +115,10 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
             Ok(Done::Deleted) => entry["status"] = Value::from("204"),
             Ok(Done::Written { kind, id, created }) => {
                 entry["status"] = Value::from(if created { "201" } else { "200" });
-                let current = resources::current(&auth, kind, id);
-                if let Some(meta) = current.get("meta") {
-                    entry["location"] = meta["location"].clone();
-                    entry["version"] = meta["version"].clone();
+                if let Some((location, version)) = resources::location(&state, &auth.base, kind, id)
+                {
+                    entry["location"] = Value::from(location);
+                    entry["version"] = Value::from(version);
                 }
             }
             Err(refused) => {
@@ -119,6 +129,7 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
         }
         entries.push(entry);
     }
+    drop(state);
     Ok(Reply::ok(json!({
         "schemas": [BULK_RESPONSE],
         "Operations": entries,
@@ -149,7 +160,7 @@ fn scim_error(error: ScimError) -> OpError {
 /// Decides one bulk operation.
 fn decide(
     ctx: &Ctx,
-    operation: &Value,
+    mut operation: Value,
     created: &HashMap<String, Id>,
 ) -> Result<Outcome<Done>, OpError> {
     let invalid = |detail: String| scim_error(ScimError::bad(ScimType::InvalidValue, detail));
@@ -161,11 +172,13 @@ fn decide(
     };
     let method = text("method").unwrap_or_default().to_ascii_uppercase();
     let version = text("version");
+    let has_bulk_id = text("bulkId").is_some();
     let path = text("path").ok_or_else(|| invalid("each bulk operation needs a `path`".into()))?;
     let path = resolve_refs(&Value::from(path), created)?;
     let path = path.as_str().unwrap_or_default().to_owned();
-    let mut data = match operation.get("data") {
-        Some(data) => resolve_refs(data, created)?,
+    let mut data = match operation.get_mut("data").map(Value::take) {
+        Some(data) if mentions_bulk_id(&data) => resolve_refs(&data, created)?,
+        Some(data) => data,
         None => Value::Null,
     };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -188,7 +201,7 @@ fn decide(
     let version = version.as_deref();
     match (method.as_str(), id) {
         ("POST", None) => {
-            if text("bulkId").is_none() {
+            if !has_bulk_id {
                 return Err(invalid("a bulk POST needs a `bulkId`".into()));
             }
             if let Value::Object(map) = &mut data {
@@ -233,6 +246,16 @@ fn map<A, B>(outcome: Outcome<A>, f: impl FnOnce(A) -> B) -> Outcome<B> {
         value: f(outcome.value),
         events: outcome.events,
         audit: outcome.audit,
+    }
+}
+
+/// Whether any string in a value refers to a `bulkId`.
+fn mentions_bulk_id(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("bulkId:"),
+        Value::Array(items) => items.iter().any(mentions_bulk_id),
+        Value::Object(map) => map.values().any(mentions_bulk_id),
+        _ => false,
     }
 }
 

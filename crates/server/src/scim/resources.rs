@@ -66,10 +66,30 @@ fn render_one(
     }
 }
 
-/// A resource as it now is, members included (`null` if it went meanwhile).
-pub fn current(auth: &ScimAuth, kind: Kind, id: Id) -> Value {
-    let state = auth.handle.read();
-    render_one(&state, kind, &id, &auth.base, true).unwrap_or(Value::Null)
+/// A resource's location and version, without rendering it.
+pub fn location(
+    state: &WorkspaceState,
+    base: &str,
+    kind: Kind,
+    id: Id,
+) -> Option<(String, String)> {
+    let resource = state.scim().resource(&id)?;
+    match kind {
+        Kind::User => {
+            let member = state.member(&id)?;
+            Some((
+                format!("{base}/Users/{id}"),
+                render::user_version(resource, &member),
+            ))
+        }
+        Kind::Group => {
+            let group = state.group(&id)?;
+            Some((
+                format!("{base}/Groups/{id}"),
+                render::group_version(resource, group),
+            ))
+        }
+    }
 }
 
 /// Every resource of a kind a query matches, shaped; for the search at the root.

@@ -16,6 +16,7 @@ crate::on_both_stores!(
     s3_14_versions_guard_writes,
     s3_groups_are_static_groups_managed_by_scim,
     s3_7_bulk_resolves_bulk_ids_and_stops_on_errors,
+    concurrent_writes_commit_together_and_usernames_stay_unique,
     s3_12_errors_use_the_scim_error_schema,
     provisioned_attributes_drive_dynamic_groups_and_access,
 );
@@ -670,6 +671,41 @@ async fn s3_7_bulk_resolves_bulk_ids_and_stops_on_errors(db: TestDb) {
         200,
     );
     assert_eq!(found.body["totalResults"], json!(0));
+    // Without failOnErrors, a failed operation leaves the others applied.
+    let answer = ok(
+        scim.post("/Bulk", json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "first@acme.test"}},
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "FIRST@acme.test"}},
+                {"method": "PATCH", "path": "/Users/bulkId:nope", "data": {"Operations": [{"op": "remove", "path": "nickName"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"userName": "third@acme.test"}},
+            ]}))
+            .await,
+        200,
+    );
+    let statuses: Vec<&str> = answer.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["201", "409", "409", "201"]);
+    assert_eq!(
+        answer.body["Operations"][1]["response"]["scimType"],
+        json!("uniqueness")
+    );
+    for name in ["first@acme.test", "third@acme.test"] {
+        let found = ok(
+            scim.get(&format!(
+                "/Users?filter={}",
+                urlencode(&format!("userName eq \"{name}\""))
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(found.body["totalResults"], json!(1), "{name}");
+    }
     // Too many operations.
     let many: Vec<Value> = (0..1001)
         .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
@@ -679,6 +715,66 @@ async fn s3_7_bulk_resolves_bulk_ids_and_stops_on_errors(db: TestDb) {
         413,
         Some("tooMany"),
     );
+}
+
+async fn concurrent_writes_commit_together_and_usernames_stay_unique(db: TestDb) {
+    let mut s = Server::start(db).await;
+    let token = Scim::new(&s).await.token;
+    // Writes that arrive together are committed together; each is still decided
+    // against the ones before it, so a userName taken in the same batch is refused.
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let name = if i < 4 {
+            "same@acme.test".to_owned()
+        } else {
+            format!("user{i}@acme.test")
+        };
+        let request = s
+            .client
+            .post(format!("{}/scim/v2/Users", s.base))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(json!({"schemas": [USER], "userName": name}).to_string());
+        tasks.push(tokio::spawn(async move {
+            Server::answer(request.send().await.unwrap()).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let created = answers.iter().filter(|a| a.status.as_u16() == 201).count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status.as_u16() == 409)
+        .collect();
+    assert_eq!(
+        created, 21,
+        "20 distinct users and one of the four with the same name"
+    );
+    assert_eq!(refused.len(), 3);
+    assert!(refused
+        .iter()
+        .all(|a| a.body["scimType"] == json!("uniqueness")));
+    let scim = Scim {
+        s: &s,
+        token: token.clone(),
+        token_id: String::new(),
+    };
+    let listed = ok(scim.get("/Users?count=0").await, 200);
+    assert_eq!(listed.body["totalResults"], json!(21));
+    let all_users = s.effective_members(&s.group_named("All Users").await).await;
+    assert_eq!(
+        all_users.len(),
+        22,
+        "the admin and the 21 provisioned users"
+    );
+    // Every write's revision is in the change log, and a restart rebuilds the same.
+    let changes = s
+        .get("/api/v1/changes?after=0&limit=1000", &s.admin_token)
+        .await
+        .expect(200);
+    assert!(changes.body["items"].as_array().unwrap().len() >= 42);
 }
 
 async fn s3_12_errors_use_the_scim_error_schema(db: TestDb) {

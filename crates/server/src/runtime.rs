@@ -60,9 +60,15 @@ pub struct WorkspaceHandle {
 impl WorkspaceHandle {
     /// Reads the engine. Hold the guard briefly: writers wait for it.
     pub fn read(&self) -> RwLockReadGuard<'_, WorkspaceState> {
-        self.state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        if let Ok(guard) = self.state.try_read() {
+            return guard;
+        }
+        let wait = || {
+            self.state
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        wait_off_worker(wait)
     }
 
     /// The revision the engine has applied.
@@ -96,13 +102,32 @@ impl WorkspaceHandle {
         if revisions.is_empty() {
             return;
         }
-        let mut state = self
-            .state
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = match self.state.try_write() {
+            Ok(guard) => guard,
+            Err(_) => wait_off_worker(|| {
+                self.state
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            }),
+        };
         for (revision, events) in revisions {
             state.apply(*revision, events);
         }
+    }
+}
+
+/// Waits for the engine's lock without stalling the async runtime. A batch holds the
+/// state's write lock while its commit runs on the runtime's I/O driver (see `batch`);
+/// a reader that blocked a worker thread outright could, with every worker so blocked,
+/// stop the driver the commit waits on. On a multi-threaded runtime the wait therefore
+/// gives up the worker first (`block_in_place`), and the runtime keeps going.
+fn wait_off_worker<T>(wait: impl FnOnce() -> T) -> T {
+    let on_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if on_worker {
+        tokio::task::block_in_place(wait)
+    } else {
+        wait()
     }
 }
 

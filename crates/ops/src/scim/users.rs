@@ -224,6 +224,16 @@ fn guard_last_admin(ctx: &Ctx, member: &Member) -> Result<(), OpError> {
     Ok(())
 }
 
+/// What the audit log keeps of a SCIM resource: who it is to the identity provider.
+/// What it means to Roster (email, name, state, properties) is in the member's entry.
+fn summary(resource: &ScimResource) -> Value {
+    serde_json::json!({
+        "userName": resource.user_name,
+        "externalId": resource.external_id,
+        "version": resource.version,
+    })
+}
+
 /// Derives the member from a normalised resource and commits both. `id` is the user
 /// being written, `None` for a new one.
 fn commit(
@@ -352,8 +362,8 @@ fn commit(
         },
         "member",
         Some(member.id),
-        previous,
-        Some(&record),
+        previous.map(summary).as_ref(),
+        Some(&summary(&record)),
     ));
     outcome
         .events

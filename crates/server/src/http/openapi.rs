@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    access, audit, changes, groups, invitations, members, properties, roles, rules, tokens,
-    workspace,
+    access, audit, changes, groups, invitations, members, properties, roles, rules, scim_admin,
+    tokens, workspace,
 };
 
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use super::{
         groups::list, groups::create, groups::show, groups::update, groups::remove,
         groups::members, groups::add_member, groups::remove_member,
         tokens::list, tokens::create, tokens::revoke,
+        scim_admin::list, scim_admin::create, scim_admin::revoke, scim_admin::show_mapping, scim_admin::set_mapping,
         invitations::create, invitations::list, invitations::show, invitations::revoke, invitations::resend, invitations::accept,
         audit::list,
         changes::list,

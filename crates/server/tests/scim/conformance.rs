@@ -775,6 +775,27 @@ async fn concurrent_writes_commit_together_and_usernames_stay_unique(db: TestDb)
         .await
         .expect(200);
     assert!(changes.body["items"].as_array().unwrap().len() >= 42);
+    let before = ok(scim.get("/Users?sortBy=userName").await, 200).body;
+    drop(scim);
+    s.restart(roster::mail::InviteSettings::default(), None)
+        .await;
+    let scim = Scim {
+        s: &s,
+        token,
+        token_id: String::new(),
+    };
+    let mut after = ok(scim.get("/Users?sortBy=userName").await, 200).body;
+    // Locations name the server's new port; everything else is what the store held.
+    let mut before = before;
+    for list in [&mut before, &mut after] {
+        for r in list["Resources"].as_array_mut().unwrap() {
+            r["meta"]["location"] = Value::Null;
+        }
+    }
+    assert_eq!(
+        before, after,
+        "a restart rebuilds the SCIM resources from the store"
+    );
 }
 
 async fn s3_12_errors_use_the_scim_error_schema(db: TestDb) {

@@ -17,7 +17,22 @@ pub struct ScimDirectory {
     groups: BTreeSet<Id>,
     user_names: HashMap<String, Id>,
     external_ids: HashMap<(ScimResourceType, String), Id>,
+    /// Users by each address in their `emails`, lower-cased: Entra ID looks users up by
+    /// `emails[type eq "work"].value eq "…"`.
+    emails: HashMap<String, BTreeSet<Id>>,
     mapping: ScimMapping,
+}
+
+/// The addresses in a resource's `emails`, lower-cased.
+fn email_keys(resource: &ScimResource) -> impl Iterator<Item = String> + '_ {
+    resource
+        .attributes
+        .get("emails")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(serde_json::Value::as_str))
+        .map(str::to_lowercase)
 }
 
 impl ScimDirectory {
@@ -61,6 +76,9 @@ impl ScimDirectory {
             self.external_ids
                 .insert((resource.resource_type, external.clone()), resource.id);
         }
+        for key in email_keys(resource) {
+            self.emails.entry(key).or_default().insert(resource.id);
+        }
         self.of_type(resource.resource_type).insert(resource.id);
         self.resources.insert(resource.id, resource.clone());
     }
@@ -78,6 +96,14 @@ impl ScimDirectory {
             self.of_type(before.resource_type).remove(id);
             if let Some(key) = before.user_name_key() {
                 self.user_names.remove(&key);
+            }
+            for key in email_keys(&before) {
+                if let Some(holders) = self.emails.get_mut(&key) {
+                    holders.remove(id);
+                    if holders.is_empty() {
+                        self.emails.remove(&key);
+                    }
+                }
             }
             if let Some(external) = before.external_id {
                 self.external_ids.remove(&(before.resource_type, external));
@@ -102,6 +128,14 @@ impl ScimDirectory {
         self.external_ids
             .get(&(kind, external.to_owned()))
             .and_then(|id| self.resources.get(id))
+    }
+
+    /// The users with an address among their `emails`, compared case-insensitively.
+    pub fn users_by_email(&self, email: &str) -> Vec<Id> {
+        self.emails
+            .get(&email.to_lowercase())
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Every resource of a type, in id order (creation order).

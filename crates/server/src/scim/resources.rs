@@ -146,13 +146,17 @@ fn search_with(auth: &ScimAuth, kind: Kind, query: &ListQuery) -> Result<Reply, 
 }
 
 /// The few resources an indexed equality in the filter's top-level `and` chain allows
-/// (`userName eq`, `externalId eq`, a group's `displayName eq`); `None`
+/// (`userName eq`, `externalId eq`, an address in `emails`, a group's `displayName eq`);
+/// the whole filter is then tested on each; `None`
 /// when the filter has none and every resource is a candidate.
 fn indexed(state: &WorkspaceState, kind: Kind, filter: &Filter) -> Option<Vec<Id>> {
     match filter {
         Filter::And(a, b) => indexed(state, kind, a).or_else(|| indexed(state, kind, b)),
         Filter::Compare(path, CompareOp::Eq, Operand::String(value)) => {
             lookup(state, kind, path, value)
+        }
+        Filter::ValuePath(path, inner) if kind == Kind::User && is(path, "emails") => {
+            value_eq(inner).map(|email| state.scim().users_by_email(email))
         }
         _ => None,
     }
@@ -173,6 +177,14 @@ fn lookup(state: &WorkspaceState, kind: Kind, path: &AttrPath, value: &str) -> O
             .map(|r| r.id)
     } else if kind == Kind::User && is(path, "userName") && path.sub.is_none() {
         scim.user_by_name(value).map(|r| r.id)
+    } else if kind == Kind::User
+        && is(path, "emails")
+        && path
+            .sub
+            .as_deref()
+            .is_none_or(|sub| sub.eq_ignore_ascii_case("value"))
+    {
+        return Some(scim.users_by_email(value));
     } else if kind == Kind::Group && is(path, "displayName") && path.sub.is_none() {
         state
             .group_by_name(value)
@@ -182,6 +194,20 @@ fn lookup(state: &WorkspaceState, kind: Kind, path: &AttrPath, value: &str) -> O
         return None;
     };
     Some(found.into_iter().collect())
+}
+
+/// `value eq "…"` in the `and` chain inside `emails[…]`: every value the filter selects
+/// has that address.
+fn value_eq(inner: &Filter) -> Option<&str> {
+    match inner {
+        Filter::And(a, b) => value_eq(a).or_else(|| value_eq(b)),
+        Filter::Compare(path, CompareOp::Eq, Operand::String(v))
+            if path.name.eq_ignore_ascii_case("value") && path.sub.is_none() =>
+        {
+            Some(v)
+        }
+        _ => None,
+    }
 }
 
 /// `GET /Users/{id}`, `GET /Groups/{id}`.

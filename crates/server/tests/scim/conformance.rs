@@ -193,12 +193,31 @@ async fn s3_users_are_created_read_replaced_and_deleted(db: TestDb) {
         .await
         .expect(200);
     assert_eq!(member.body["email"], json!("countess@acme.test"));
+    // Look-ups by email follow the replaced addresses.
+    let by_email = |address: &str| {
+        format!(
+            "/Users?filter={}",
+            urlencode(&format!("emails.value eq \"{address}\""))
+        )
+    };
+    assert_eq!(
+        ok(scim.get(&by_email("ada@acme.test")).await, 200).body["totalResults"],
+        json!(0)
+    );
+    assert_eq!(
+        ids(&ok(scim.get(&by_email("COUNTESS@acme.test")).await, 200)),
+        vec![id.clone()]
+    );
     assert_eq!(member.body["display_name"], json!("Countess"));
     // Delete: gone from SCIM, deactivated in Roster.
     let deleted = scim.delete(&format!("/Users/{id}")).await;
     assert_eq!(deleted.status.as_u16(), 204);
     fails(scim.get(&format!("/Users/{id}")).await, 404, None);
     fails(scim.delete(&format!("/Users/{id}")).await, 404, None);
+    assert_eq!(
+        ok(scim.get(&by_email("countess@acme.test")).await, 200).body["totalResults"],
+        json!(0)
+    );
     let member = s
         .get(&format!("/api/v1/members/{id}"), &s.admin_token)
         .await

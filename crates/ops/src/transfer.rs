@@ -7,14 +7,19 @@ use std::collections::HashSet;
 use roster_engine::WorkspaceState;
 use roster_model::{
     Actor, DefaultGroup, Event, Group, Member, MemberKind, Membership, PropertyDef, Role,
-    RoleAssignment, StaticMembership, Timestamp, UserType, Workspace,
+    RoleAssignment, ScimMapping, ScimResource, ScimResourceType, StaticMembership, Timestamp,
+    UserType, Workspace,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{validate, Ctx, OpError, Outcome, NOTHING};
 
 /// The version of the export format; an importer refuses versions it does not know.
-pub const FORMAT: u32 = 1;
+/// Version 2 added the SCIM records; version 1 files import as they always did.
+pub const FORMAT: u32 = 2;
+
+/// The oldest format this version reads.
+const OLDEST_FORMAT: u32 = 1;
 
 /// One line of an export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,10 +45,15 @@ pub enum Record {
     Role(Role),
     /// A role held by a group.
     Assignment(RoleAssignment),
+    /// The SCIM side of a provisioned member or group.
+    ScimResource(ScimResource),
+    /// Which properties SCIM attributes fill, where admins changed the default.
+    ScimMapping(ScimMapping),
 }
 
-/// The records of a workspace, in the order an import needs them. Tokens are left out
-/// (they are secrets of this installation) and so is the audit log (it is this
+/// The records of a workspace, in the order an import needs them. Tokens, API and SCIM
+/// alike, are left out (they are secrets of this installation: an identity provider
+/// gets a new SCIM token after an import) and so is the audit log (it is this
 /// installation's history).
 pub fn export(state: &WorkspaceState) -> Vec<Record> {
     let snapshot = state.snapshot();
@@ -60,6 +70,15 @@ pub fn export(state: &WorkspaceState) -> Vec<Record> {
     records.extend(snapshot.memberships.into_iter().map(Record::Membership));
     records.extend(snapshot.roles.into_iter().map(Record::Role));
     records.extend(snapshot.assignments.into_iter().map(Record::Assignment));
+    records.extend(
+        snapshot
+            .scim_resources
+            .into_iter()
+            .map(Record::ScimResource),
+    );
+    if !snapshot.scim_mapping.overrides.is_empty() {
+        records.push(Record::ScimMapping(snapshot.scim_mapping));
+    }
     records
 }
 
@@ -78,6 +97,8 @@ pub struct Imported {
     pub roles: usize,
     /// Role assignments.
     pub assignments: usize,
+    /// SCIM resources (provisioned users and groups).
+    pub scim_resources: usize,
 }
 
 fn bad(index: usize, what: &str, message: impl std::fmt::Display) -> OpError {
@@ -96,18 +117,16 @@ pub fn import(
 ) -> Result<Outcome<(Workspace, Imported)>, OpError> {
     let mut records = records.into_iter().enumerate();
     let workspace = match records.next() {
-        Some((
-            _,
-            Record::Workspace {
-                format: FORMAT,
-                workspace,
-            },
-        )) => workspace,
+        Some((_, Record::Workspace { format, workspace }))
+            if (OLDEST_FORMAT..=FORMAT).contains(&format) =>
+        {
+            workspace
+        }
         Some((i, Record::Workspace { format, .. })) => {
             return Err(bad(
                 i,
                 "workspace",
-                format!("format {format} is not one this version reads (it reads {FORMAT})"),
+                format!("format {format} is not one this version reads (it reads {OLDEST_FORMAT} to {FORMAT})"),
             ))
         }
         _ => {
@@ -121,6 +140,7 @@ pub fn import(
     let (mut properties, mut groups, mut members, mut memberships) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut roles, mut assignments) = (Vec::new(), Vec::new());
+    let (mut scim_resources, mut scim_mapping) = (Vec::new(), None);
     for (i, record) in records {
         match record {
             Record::Workspace { .. } => {
@@ -132,6 +152,9 @@ pub fn import(
             Record::Membership(m) => memberships.push((i, m)),
             Record::Role(r) => roles.push((i, r)),
             Record::Assignment(a) => assignments.push((i, a)),
+            Record::ScimResource(r) => scim_resources.push((i, r)),
+            Record::ScimMapping(m) if scim_mapping.is_none() => scim_mapping = Some((i, m)),
+            Record::ScimMapping(_) => return Err(bad(i, "SCIM mapping", "a file holds one")),
         }
     }
     let counts = Imported {
@@ -141,6 +164,7 @@ pub fn import(
         memberships: memberships.len(),
         roles: roles.len(),
         assignments: assignments.len(),
+        scim_resources: scim_resources.len(),
     };
     let mut state = WorkspaceState::empty(workspace.clone(), 0);
     let mut events = vec![Event::WorkspaceCreated {
@@ -293,6 +317,24 @@ pub fn import(
         }
         step(&mut state, Event::RoleAssigned { assignment });
     }
+    for (i, resource) in scim_resources {
+        check_scim_resource(&state, &resource).map_err(|e| bad(i, "SCIM resource", e))?;
+        step(&mut state, Event::ScimResourceUpserted { resource });
+    }
+    if let Some((i, mapping)) = scim_mapping {
+        for (attribute, property) in &mapping.overrides {
+            if let Some(property) = property {
+                if state.property_named(MemberKind::User, property).is_none() {
+                    return Err(bad(
+                        i,
+                        "SCIM mapping",
+                        format!("`{attribute}` fills `{property}`, which is not a user property in the file"),
+                    ));
+                }
+            }
+        }
+        step(&mut state, Event::ScimMappingSet { mapping });
+    }
     for group in state.groups_after(None) {
         if let (Some(owner), Membership::Static) = (group.owner, group.membership) {
             if state.static_membership(&group.id, &owner).is_none() {
@@ -327,6 +369,40 @@ pub fn import(
         events,
         audit,
     })
+}
+
+/// A SCIM resource must name a team member (users) or a SCIM-managed group (groups) of
+/// the file, once, and a user's `userName` must be free.
+fn check_scim_resource(state: &WorkspaceState, resource: &ScimResource) -> Result<(), String> {
+    if state.scim().resource(&resource.id).is_some() {
+        return Err("it appears twice".into());
+    }
+    match resource.resource_type {
+        ScimResourceType::User => {
+            let member = state
+                .member(&resource.id)
+                .ok_or("its member is not in the file")?;
+            if member.user_type != Some(UserType::TeamMember) {
+                return Err("a SCIM user is a team member".into());
+            }
+            let name = resource
+                .user_name
+                .as_deref()
+                .ok_or("a SCIM user has a userName")?;
+            if state.scim().user_by_name(name).is_some() {
+                return Err(format!("the userName `{name}` is taken twice"));
+            }
+        }
+        ScimResourceType::Group => {
+            let group = state
+                .group(&resource.id)
+                .ok_or("its group is not in the file")?;
+            if group.managed_by != roster_model::ManagedBy::Scim {
+                return Err(format!("`{}` is not managed by SCIM", group.name));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_member(state: &WorkspaceState, member: &Member) -> Result<(), OpError> {
@@ -426,10 +502,55 @@ mod tests {
             .cloned();
         twice.extend(member);
         assert!(refused(twice).contains("belongs to two members"));
-        let mut future = records;
+        let mut future = records.clone();
         if let Some(Record::Workspace { format, .. }) = future.first_mut() {
             *format = 99;
         }
         assert!(refused(future).contains("format 99"));
+        // SCIM resources must name a team member or a SCIM-managed group of the file.
+        let admin = records
+            .iter()
+            .find_map(|r| match r {
+                Record::Member(m) => Some(m.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let scim_user = |id, user_name: &str| ScimResource {
+            id,
+            resource_type: ScimResourceType::User,
+            user_name: Some(user_name.into()),
+            external_id: None,
+            attributes: Default::default(),
+            version: 1,
+            created_at: admin.created_at,
+            updated_at: admin.created_at,
+        };
+        let mut stray = records.clone();
+        stray.push(Record::ScimResource(scim_user(roster_model::new_id(), "x")));
+        assert!(refused(stray).contains("its member is not in the file"));
+        let mut adopted = records.clone();
+        adopted.push(Record::ScimResource(scim_user(admin.id, "admin")));
+        assert!(import(adopted.clone(), Actor::Cli, admin.created_at).is_ok());
+        adopted.push(Record::ScimResource(scim_user(admin.id, "again")));
+        assert!(refused(adopted).contains("appears twice"));
+        let not_scim = records
+            .iter()
+            .find_map(|r| match r {
+                Record::Group(g) => Some(g.id),
+                _ => None,
+            })
+            .unwrap();
+        let mut group = records.clone();
+        group.push(Record::ScimResource(ScimResource {
+            resource_type: ScimResourceType::Group,
+            user_name: None,
+            ..scim_user(not_scim, "")
+        }));
+        assert!(refused(group).contains("is not managed by SCIM"));
+        let mut mapping = records;
+        mapping.push(Record::ScimMapping(ScimMapping {
+            overrides: [("title".to_owned(), Some("nope".to_owned()))].into(),
+        }));
+        assert!(refused(mapping).contains("not a user property"));
     }
 }

@@ -102,6 +102,9 @@ pub async fn import(roster: &Roster, input: Option<&Path>) -> Result<String, Str
         "groups": counts.groups,
         "members": counts.members,
         "memberships": counts.memberships,
+        "roles": counts.roles,
+        "assignments": counts.assignments,
+        "scim_resources": counts.scim_resources,
     })
     .to_string())
 }

@@ -458,6 +458,43 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
         201
     );
     assert_eq!(post("/api/v1/members", json!({"kind": "customer", "email": "c@globex.test", "account": "Globex", "email_verified": true})).await.0, 201);
+    // An identity provider's user and group, and an admin's change to the SCIM mapping.
+    let scim = run_json(&[
+        "scim",
+        "token",
+        "create",
+        "--database-url",
+        url,
+        "--workspace",
+        workspace,
+        "--json",
+    ])
+    .await;
+    let scim = scim["token"].as_str().unwrap();
+    let (status, sam) = call(
+        reqwest::Method::POST,
+        format!("{base}/scim/v2/Users"),
+        scim,
+        Some(json!({"userName": "sam@acme.test", "externalId": "00u1", "title": "Lead"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sam}");
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{base}/scim/v2/Groups"),
+        scim,
+        Some(json!({"displayName": "Okta Team", "members": [{"value": sam["id"]}]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/scim/mapping"),
+        token,
+        Some(json!({"overrides": {"title": "site"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
     sigterm(served).await;
 
     let first = dir.path().join("acme.jsonl");
@@ -482,9 +519,12 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
     let text = std::fs::read_to_string(&first).unwrap();
     assert_eq!(
         text.lines().count(),
-        1 + 1 + 9 + 3 + 5 + 5,
-        "workspace, property, 9 groups, 3 members, 5 memberships (admin in Admins, Platform Users and Team as owner; bob in Platform Users and Team), 5 default roles"
+        1 + 1 + 10 + 4 + 7 + 5 + 2 + 1,
+        "workspace, property, 10 groups, 4 members, 7 memberships (admin in Admins, Platform Users and Team as owner; bob in Platform Users and Team; sam in Platform Users and Okta Team), 5 default roles, 2 SCIM resources, the SCIM mapping"
     );
+    assert!(text.contains("\"record\":\"scim_resource\""));
+    assert!(text.contains("\"user_name\":\"sam@acme.test\""));
+    assert!(!text.contains(scim), "no SCIM token secret is exported");
 
     let target = format!("sqlite://{}", dir.path().join("copy.db").display());
     let summary = run_json(&[
@@ -497,7 +537,8 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
     ])
     .await;
     assert_eq!(summary["workspace_id"], acme["workspace_id"]);
-    assert_eq!(summary["members"], 3);
+    assert_eq!(summary["members"], 4);
+    assert_eq!(summary["scim_resources"], 2);
     let second = dir.path().join("copy.jsonl");
     let output = roster(&[
         "workspace",
@@ -550,7 +591,7 @@ async fn export_then_import_reproduces_a_workspace(db: TestDb) {
     .unwrap();
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("line 12"),
+        String::from_utf8_lossy(&refused.stderr).contains("line 13"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );

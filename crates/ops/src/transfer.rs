@@ -514,7 +514,7 @@ mod tests {
                 Record::Member(m) => Some(m.clone()),
                 _ => None,
             })
-            .unwrap();
+            .expect("the admin");
         let scim_user = |id, user_name: &str| ScimResource {
             id,
             resource_type: ScimResourceType::User,
@@ -539,7 +539,7 @@ mod tests {
                 Record::Group(g) => Some(g.id),
                 _ => None,
             })
-            .unwrap();
+            .expect("a default group");
         let mut group = records.clone();
         group.push(Record::ScimResource(ScimResource {
             resource_type: ScimResourceType::Group,

@@ -15,6 +15,10 @@ use rand::Rng;
 use roster_engine::WorkspaceState;
 use roster_model::{Event, Workspace};
 
+/// The allocator the `roster` binary uses, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Measures the dynamic-group engine on a generated workspace.
 #[derive(Debug, Parser)]
 #[command(name = "roster-bench")]

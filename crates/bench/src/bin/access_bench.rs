@@ -16,6 +16,10 @@ use roster_bench::report::{machine, micros, percentile};
 use roster_bench::{generate, served};
 use roster_model::{Event, Id};
 
+/// The allocator the `roster` binary uses, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Measures the access check on a generated workspace.
 #[derive(Debug, Parser)]
 #[command(name = "access-bench")]

@@ -116,6 +116,15 @@ impl WorkspaceHandle {
     }
 }
 
+/// The two kinds of bearer token, kept apart: each is refused where the other is taken.
+#[derive(Debug, Clone, Copy)]
+enum TokenKind {
+    /// An API token, for `/api/v1`.
+    Api,
+    /// A SCIM token, for `/scim/v2`.
+    Scim,
+}
+
 /// Waits for the engine's lock without stalling the async runtime. A batch holds the
 /// state's write lock while its commit runs on the runtime's I/O driver (see `batch`);
 /// a reader that blocked a worker thread outright could, with every worker so blocked,
@@ -427,47 +436,30 @@ impl Roster {
         &self,
         secret: &str,
     ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
-        let hash = crate::secret::hash(secret);
-        let hinted = self
-            .token_index
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&hash)
-            .copied();
-        let workspace = match hinted {
-            Some(ws) => ws,
-            None => match self.store.workspace_of_token(&hash).await? {
-                Some(ws) => ws,
-                None => return Ok(None),
-            },
-        };
-        let handle = self.workspace(workspace).await?;
-        let mut member = handle.read().token_by_hash(&hash).map(|t| t.member_id);
-        if member.is_none() && hinted.is_none() {
-            // Made by another process a moment ago: catch up rather than wait for the follower.
-            self.catch_up(&handle, workspace).await?;
-            member = handle.read().token_by_hash(&hash).map(|t| t.member_id);
-        }
-        let Some(member) = member else {
-            return Ok(None);
-        };
-        if hinted.is_none() {
-            self.token_index
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .insert(hash, workspace);
-        }
-        Ok(Some((handle, workspace, member)))
+        self.find_token(secret, TokenKind::Api).await
     }
 
-    /// The workspace and SCIM token a SCIM secret stands for. Looked up in the store
-    /// when this process has not seen the token, as for API tokens.
+    /// The workspace and SCIM token a SCIM secret stands for, found as API tokens are.
     pub async fn authenticate_scim(
         &self,
         secret: &str,
     ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
+        self.find_token(secret, TokenKind::Scim).await
+    }
+
+    /// A live token of a kind: its workspace's engine, the workspace, and what it stands
+    /// for (the member an API token acts as; a SCIM token's own id). The workspace is
+    /// hinted by `token_index`, else found in the store; the engine always confirms.
+    async fn find_token(
+        &self,
+        secret: &str,
+        kind: TokenKind,
+    ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
         let hash = crate::secret::hash(secret);
-        let key = format!("scim:{hash}");
+        let key = match kind {
+            TokenKind::Api => hash.clone(),
+            TokenKind::Scim => format!("scim:{hash}"),
+        };
         let hinted = self
             .token_index
             .read()
@@ -476,20 +468,32 @@ impl Roster {
             .copied();
         let workspace = match hinted {
             Some(ws) => ws,
-            None => match self.store.workspace_of_scim_token(&hash).await? {
-                Some(ws) => ws,
-                None => return Ok(None),
-            },
+            None => {
+                let found = match kind {
+                    TokenKind::Api => self.store.workspace_of_token(&hash).await?,
+                    TokenKind::Scim => self.store.workspace_of_scim_token(&hash).await?,
+                };
+                match found {
+                    Some(ws) => ws,
+                    None => return Ok(None),
+                }
+            }
         };
         let handle = self.workspace(workspace).await?;
-        let lookup =
-            |handle: &WorkspaceHandle| handle.read().scim().token_by_hash(&hash).map(|t| t.id);
-        let mut token = lookup(&handle);
-        if token.is_none() && hinted.is_none() {
+        let lookup = |handle: &WorkspaceHandle| {
+            let state = handle.read();
+            match kind {
+                TokenKind::Api => state.token_by_hash(&hash).map(|t| t.member_id),
+                TokenKind::Scim => state.scim().token_by_hash(&hash).map(|t| t.id),
+            }
+        };
+        let mut found = lookup(&handle);
+        if found.is_none() && hinted.is_none() {
+            // Made by another process a moment ago: catch up rather than wait for the follower.
             self.catch_up(&handle, workspace).await?;
-            token = lookup(&handle);
+            found = lookup(&handle);
         }
-        let Some(token) = token else {
+        let Some(found) = found else {
             return Ok(None);
         };
         if hinted.is_none() {
@@ -498,7 +502,7 @@ impl Roster {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .insert(key, workspace);
         }
-        Ok(Some((handle, workspace, token)))
+        Ok(Some((handle, workspace, found)))
     }
 
     /// Applies, every [`FOLLOW_INTERVAL`], the revisions other processes committed, and

@@ -28,20 +28,14 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Err(ApiError::unauthorized(
+                "send `Authorization: Bearer <token>`",
+            ));
+        }
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
         let (handle, workspace, member_id) = state
             .roster
             .authenticate(token)
@@ -59,6 +53,34 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether a body is JSON by its `Content-Type`: none given, `application/json`, or any
+/// `+json` type (`application/scim+json`, `application/merge-patch+json`).
+pub fn json_or_untyped(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    content_type
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+}
+
 /// A JSON body: at most 1 MiB (the router's limit), `application/json` when a type is
 /// given, unknown fields refused. Syntax errors and unknown fields are 400; a value of the
 /// wrong type or a missing field is 422 naming where.
@@ -68,20 +90,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-            let json = content_type
-                .to_str()
-                .ok()
-                .and_then(|v| v.split(';').next())
-                .is_some_and(|mime| {
-                    let mime = mime.trim().to_ascii_lowercase();
-                    mime == "application/json" || mime.ends_with("+json")
-                });
-            if !json {
-                return Err(ApiError::unsupported_media_type(
-                    "send the body as application/json",
-                ));
-            }
+        if !json_or_untyped(req.headers()) {
+            return Err(ApiError::unsupported_media_type(
+                "send the body as application/json",
+            ));
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await

@@ -13,6 +13,7 @@ use roster_ops::OpError;
 use roster_scim::{ScimError, ScimType};
 use serde_json::Value;
 
+use crate::http::extract::{bearer, json_or_untyped};
 use crate::http::AppState;
 use crate::runtime::WorkspaceHandle;
 use crate::RuntimeError;
@@ -136,18 +137,11 @@ impl FromRequestParts<AppState> for ScimAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Fail> {
         let unauthorized = |detail: &str| Fail(ScimError::status(401, detail));
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned())
-            .filter(|t| !t.is_empty())
+        let token = bearer(&parts.headers)
             .ok_or_else(|| unauthorized("send `Authorization: Bearer <SCIM token>`"))?;
         let (handle, workspace, token_id) = state
             .roster
-            .authenticate_scim(&token)
+            .authenticate_scim(token)
             .await
             .map_err(Fail::from)?
             .ok_or_else(|| {
@@ -187,21 +181,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Fail;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Fail> {
-        if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-            let json = content_type
-                .to_str()
-                .ok()
-                .and_then(|v| v.split(';').next())
-                .is_some_and(|mime| {
-                    let mime = mime.trim().to_ascii_lowercase();
-                    mime == "application/json" || mime.ends_with("+json")
-                });
-            if !json {
-                return Err(Fail(ScimError::status(
-                    415,
-                    "send the body as application/scim+json or application/json",
-                )));
-            }
+        if !json_or_untyped(req.headers()) {
+            return Err(Fail(ScimError::status(
+                415,
+                "send the body as application/scim+json or application/json",
+            )));
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await

@@ -31,8 +31,7 @@ pub fn replace(
     if_match: Option<&str>,
 ) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
-    let (existing, group) = provisioned(ctx, id)?;
-    check_etag(&render::group_version(existing, group), if_match)?;
+    at_version(ctx, id, if_match)?;
     let resource = normalized(body)?;
     commit(ctx, Some(id), resource)
 }
@@ -46,8 +45,7 @@ pub fn patch(
     if_match: Option<&str>,
 ) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
-    let (existing, group) = provisioned(ctx, id)?;
-    check_etag(&render::group_version(existing, group), if_match)?;
+    let (existing, group) = at_version(ctx, id, if_match)?;
     let mut resource = Map::new();
     resource.insert("displayName".into(), Value::from(group.name.clone()));
     if let Some(external) = &existing.external_id {
@@ -68,8 +66,7 @@ pub fn patch(
 /// Deletes a group with its roles and memberships.
 pub fn delete(ctx: &Ctx, id: Id, if_match: Option<&str>) -> Result<Outcome<()>, OpError> {
     require_provider(ctx)?;
-    let (existing, group) = provisioned(ctx, id)?;
-    check_etag(&render::group_version(existing, group), if_match)?;
+    let (_, group) = at_version(ctx, id, if_match)?;
     Ok(crate::groups::deletion(ctx, group))
 }
 
@@ -83,6 +80,17 @@ pub fn provisioned<'s>(ctx: &Ctx<'s>, id: Id) -> Result<(&'s ScimResource, &'s G
         .filter(|r| r.resource_type == ScimResourceType::Group)
         .ok_or_else(not_found)?;
     let group = ctx.state.group(&id).ok_or_else(not_found)?;
+    Ok((resource, group))
+}
+
+/// A SCIM-managed group at the version `If-Match` names (any version without one).
+fn at_version<'s>(
+    ctx: &Ctx<'s>,
+    id: Id,
+    if_match: Option<&str>,
+) -> Result<(&'s ScimResource, &'s Group), OpError> {
+    let (resource, group) = provisioned(ctx, id)?;
+    check_etag(&render::group_version(resource, group), if_match)?;
     Ok((resource, group))
 }
 

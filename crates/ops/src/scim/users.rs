@@ -34,8 +34,7 @@ pub fn replace(
     if_match: Option<&str>,
 ) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
-    let (existing, member) = provisioned(ctx, id)?;
-    check_etag(&render::user_version(existing, &member), if_match)?;
+    at_version(ctx, id, if_match)?;
     let resource = normalized(ctx, body)?;
     commit(ctx, Some(id), resource)
 }
@@ -48,8 +47,7 @@ pub fn patch(
     if_match: Option<&str>,
 ) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
-    let (existing, member) = provisioned(ctx, id)?;
-    check_etag(&render::user_version(existing, &member), if_match)?;
+    let (existing, member) = at_version(ctx, id, if_match)?;
     let mut resource = writable(existing, &member);
     patch::apply(&mut resource, operations, &user_schema(ctx.state)).map_err(scim)?;
     commit(ctx, Some(id), resource)
@@ -60,8 +58,7 @@ pub fn patch(
 /// record stays, as every member's does (SPEC §1: deactivated members keep their records).
 pub fn delete(ctx: &Ctx, id: Id, if_match: Option<&str>) -> Result<Outcome<()>, OpError> {
     require_provider(ctx)?;
-    let (existing, before) = provisioned(ctx, id)?;
-    check_etag(&render::user_version(existing, &before), if_match)?;
+    let (existing, before) = at_version(ctx, id, if_match)?;
     let mut outcome = Outcome::unchanged(());
     if before.is_active() {
         guard_last_admin(ctx, &before)?;
@@ -116,6 +113,17 @@ pub fn provisioned<'s>(ctx: &Ctx<'s>, id: Id) -> Result<(&'s ScimResource, Membe
         .state
         .member(&id)
         .ok_or_else(|| scim(ScimError::not_found("user")))?;
+    Ok((resource, member))
+}
+
+/// A provisioned user at the version `If-Match` names (any version without one).
+fn at_version<'s>(
+    ctx: &Ctx<'s>,
+    id: Id,
+    if_match: Option<&str>,
+) -> Result<(&'s ScimResource, Member), OpError> {
+    let (resource, member) = provisioned(ctx, id)?;
+    check_etag(&render::user_version(resource, &member), if_match)?;
     Ok((resource, member))
 }
 

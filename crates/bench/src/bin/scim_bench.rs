@@ -193,41 +193,27 @@ async fn one_by_one(
         post_rate
     );
 
-    // 4. userName eq look-ups among those users.
+    // 4. userName eq look-ups among those users, and Entra ID's other look-up, by the
+    //    work email's value path.
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut times = Vec::with_capacity(args.lookups);
-    for _ in 0..args.lookups {
-        let i = rng.gen_range(0..args.users);
-        let filter = format!("userName eq \"user{i}.w1@corp.test\"");
-        let path = format!("/Users?filter={}", encode(&filter));
-        let at = Instant::now();
-        let (status, body) = scim.send(reqwest::Method::GET, &path, None).await?;
-        times.push(at.elapsed());
-        if status != 200 || body["totalResults"] != json!(1) {
-            return Err(format!("look-up answered {status}: {body}").into());
-        }
-    }
-    times.sort_unstable();
+    let times = lookups(&scim, args.lookups, args.users, &mut rng, |i| {
+        format!("userName eq \"user{i}.w1@corp.test\"")
+    })
+    .await?;
     println!(
         "filter userName eq among {} users: p50 {:.2} ms, p99 {:.2} ms (target p99 ≤ 5 ms)",
         args.users,
         ms(percentile(&times, 0.5)),
         ms(percentile(&times, 0.99)),
     );
-    // Entra ID's other look-up, by the work email's value path.
-    let mut times = Vec::with_capacity(args.lookups / 10);
-    for _ in 0..(args.lookups / 10).max(1) {
-        let i = rng.gen_range(0..args.users);
-        let filter = format!("emails[type eq \"work\"].value eq \"user{i}.w1@corp.test\"");
-        let path = format!("/Users?filter={}", encode(&filter));
-        let at = Instant::now();
-        let (status, body) = scim.send(reqwest::Method::GET, &path, None).await?;
-        times.push(at.elapsed());
-        if status != 200 || body["totalResults"] != json!(1) {
-            return Err(format!("look-up answered {status}: {body}").into());
-        }
-    }
-    times.sort_unstable();
+    let times = lookups(
+        &scim,
+        (args.lookups / 10).max(1),
+        args.users,
+        &mut rng,
+        |i| format!("emails[type eq \"work\"].value eq \"user{i}.w1@corp.test\""),
+    )
+    .await?;
     println!(
         "filter emails[type eq \"work\"].value eq among {} users: p50 {:.2} ms, p99 {:.2} ms (no target)",
         args.users,
@@ -339,6 +325,29 @@ async fn bulk(
         args.users as f64 / bulk_time.as_secs_f64()
     );
     Ok(())
+}
+
+/// Times `count` look-ups of random provisioned users by the filter `filter` makes of a
+/// user's number; each must find exactly one. Sorted.
+async fn lookups(
+    scim: &Scim,
+    count: usize,
+    users: usize,
+    rng: &mut rand::rngs::StdRng,
+    filter: impl Fn(usize) -> String,
+) -> Result<Vec<Duration>, Box<dyn Error + Send + Sync>> {
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let path = format!("/Users?filter={}", encode(&filter(rng.gen_range(0..users))));
+        let at = Instant::now();
+        let (status, body) = scim.send(reqwest::Method::GET, &path, None).await?;
+        times.push(at.elapsed());
+        if status != 200 || body["totalResults"] != json!(1) {
+            return Err(format!("look-up answered {status}: {body}").into());
+        }
+    }
+    times.sort_unstable();
+    Ok(times)
 }
 
 /// The ids of the first `n` users, read back through the list endpoint.

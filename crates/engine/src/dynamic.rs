@@ -289,8 +289,6 @@ impl DynamicGroups {
                 })
                 .collect();
         }
-        // Each group with a flipped condition once, in order, by a bit per group.
-        let mut candidates = vec![0u64; self.groups.len().div_ceil(64)];
         let readers = self.readers(kind);
         let index = pending.index;
         let mut named = Vec::new();
@@ -306,18 +304,22 @@ impl DynamicGroups {
         if named.is_empty() {
             return Vec::new();
         }
-        for group in named {
-            if let Some(word) = candidates.get_mut(group as usize / 64) {
-                *word |= 1 << (group % 64);
+        // A bit per group with a flipped condition, and one per group with more than
+        // one: those are run whole, before and after; the others are decided from the
+        // one condition.
+        let words = self.groups.len().div_ceil(64);
+        let mut seen = vec![0u64; words];
+        let mut several = vec![0u64; words];
+        for reader in &named {
+            let (word, bit) = (reader.group as usize / 64, 1u64 << (reader.group % 64));
+            if let (Some(seen), Some(several)) = (seen.get_mut(word), several.get_mut(word)) {
+                if *seen & bit != 0 {
+                    *several |= bit;
+                }
+                *seen |= bit;
             }
         }
-        // A group's member set is exactly where its rule holds, so the rule over the
-        // member's cells before and after the write tells whether it flips, without
-        // reading the group's member set.
         let before = Materialized((0..width).map(|a| index.cell(a, pending.slot)).collect());
-        let numbers = set_bits(&candidates);
-        self.programs.warm(numbers.iter().copied());
-        let mut flips = Vec::new();
         let mut changed = vec![false; width];
         for attribute in pending.changed() {
             if let Some(flag) = changed.get_mut(attribute) {
@@ -329,20 +331,42 @@ impl DynamicGroups {
             after: &after,
             changed: &changed,
         };
-        for number in numbers {
-            let (holds, held) = match self.programs.holds_pair(number, &pair) {
-                Some((held, holds)) => (holds, Some(held)),
+        // A group's member set is exactly where its rule holds, so the rule over the
+        // member's cells before and after the write tells whether it flips, without
+        // reading the group's member set.
+        let whole = |number: usize| -> Option<bool> {
+            let (held, holds) = match self.programs.holds_pair(number, &pair) {
+                Some(answers) => answers,
                 None => {
-                    let Some((_, rule)) = self.group(number).and_then(|g| g.rule.as_ref()) else {
-                        continue;
-                    };
-                    (rule.holds(&after), Some(rule.holds(&before)))
+                    let (_, rule) = self.group(number)?.rule.as_ref()?;
+                    (rule.holds(&before), rule.holds(&after))
                 }
             };
-            if Some(holds) != held {
+            (held != holds).then_some(holds)
+        };
+        let mut flips = Vec::new();
+        for reader in &named {
+            let number = reader.group as usize;
+            let alone = several
+                .get(number / 64)
+                .is_some_and(|w| w & (1 << (number % 64)) == 0);
+            if !alone {
+                continue;
+            }
+            let decided = match self.programs.decide(number, reader.step, &pair) {
+                Some(decided) => decided,
+                None => whole(number),
+            };
+            if let Some(holds) = decided {
                 flips.push((number, holds));
             }
         }
+        for number in set_bits(&several) {
+            if let Some(holds) = whole(number) {
+                flips.push((number, holds));
+            }
+        }
+        flips.sort_unstable_by_key(|(number, _)| *number);
         flips
     }
 
@@ -521,7 +545,7 @@ impl DynamicGroups {
                 }
                 let reader = Reader {
                     group: number as u32,
-                    condition: at as u32,
+                    step: compiled.program().leaf_step(at),
                 };
                 readers[attribute].add(reader, condition.op, &condition.values, &condition.ids);
             }

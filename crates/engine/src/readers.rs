@@ -12,11 +12,12 @@ use roster_rules::{Op, Value};
 
 use crate::index::{Cell, NumberKey, NONE};
 
-/// A condition of a group: the group's number and the condition's place in its rule.
+/// A condition of a group: the group's number and where the condition's step lies in
+/// the group's program, which is what a flipped condition's rule is re-tested from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Reader {
     pub(crate) group: u32,
-    pub(crate) condition: u32,
+    pub(crate) step: u32,
 }
 
 /// Comparisons with one bound.
@@ -56,17 +57,17 @@ fn text_passes(op: Op, cell: Cell<'_>, operand: &str) -> bool {
     }
 }
 
-/// The groups of the readers in exactly one of two sorted lists.
-fn symmetric_difference(a: &[Reader], b: &[Reader], out: &mut Vec<u32>) {
+/// The readers in exactly one of two sorted lists.
+fn symmetric_difference(a: &[Reader], b: &[Reader], out: &mut Vec<Reader>) {
     let (mut i, mut j) = (0, 0);
     while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
         match x.cmp(y) {
             std::cmp::Ordering::Less => {
-                out.push(x.group);
+                out.push(*x);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                out.push(y.group);
+                out.push(*y);
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
@@ -75,8 +76,8 @@ fn symmetric_difference(a: &[Reader], b: &[Reader], out: &mut Vec<u32>) {
             }
         }
     }
-    out.extend(a.get(i..).into_iter().flatten().map(|r| r.group));
-    out.extend(b.get(j..).into_iter().flatten().map(|r| r.group));
+    out.extend(a.get(i..).into_iter().flatten());
+    out.extend(b.get(j..).into_iter().flatten());
 }
 
 impl AttributeReaders {
@@ -163,9 +164,9 @@ impl AttributeReaders {
             .chain(self.bounds.values().flatten().map(|(r, _)| *r))
     }
 
-    /// The groups one of whose conditions a change from `before` to `after` flips (a
-    /// group may be named more than once).
-    pub(crate) fn flipped(&self, before: Cell<'_>, after: Cell<'_>, out: &mut Vec<u32>) {
+    /// The conditions a change from `before` to `after` flips (a group may have more
+    /// than one).
+    pub(crate) fn flipped(&self, before: Cell<'_>, after: Cell<'_>, out: &mut Vec<Reader>) {
         let named = |cell: Cell<'_>| -> &[Reader] {
             let list = match cell {
                 Cell::Text { id, .. } if id != NONE => self.texts.get(&id),
@@ -197,13 +198,13 @@ impl AttributeReaders {
                 let was = number(before).is_some_and(|n| passes(*op, n, bound.value()));
                 let is = number(after).is_some_and(|n| passes(*op, n, bound.value()));
                 if was != is {
-                    out.push(reader.group);
+                    out.push(*reader);
                 }
             }
         }
         for ((op, operand), readers) in &self.scanned {
             if text_passes(*op, before, operand) != text_passes(*op, after, operand) {
-                out.extend(readers.iter().map(|r| r.group));
+                out.extend(readers.iter());
             }
         }
     }

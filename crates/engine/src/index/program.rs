@@ -1,11 +1,12 @@
 //! A compiled rule as a flat program for testing one member, and the arena that keeps
 //! every saved rule of a member kind side by side.
 //!
-//! A member write re-tests hundreds of rules for one member; what that costs is fetching
-//! the rules from memory, not comparing. So a rule is a run of fixed-size steps whose
-//! subtrees follow their node (`AND`/`OR` skip what they need not read), lists and
-//! operands sit inline or in small shared tables, and the arena holds all of a kind's
-//! rules in one allocation ordered by group number.
+//! A member write re-tests hundreds of rules for one member, so a rule is a run of
+//! fixed-size steps whose subtrees follow their node (`AND`/`OR` skip what they need not
+//! read), lists and operands sit inline or in small shared tables, and the arena holds
+//! all of a kind's rules in one allocation ordered by group number. A rule with one
+//! flipped condition is decided from that condition's place in the tree
+//! ([`Programs::decide`]) rather than run whole twice.
 
 use std::collections::HashMap;
 
@@ -85,6 +86,8 @@ pub(crate) struct Program {
     operands: Vec<Box<str>>,
     /// Whether a step needs the rule's conditions ([`Step::General`]).
     general: bool,
+    /// The step of each of the rule's conditions, by the condition's place.
+    leaves: Vec<u32>,
 }
 
 impl Program {
@@ -106,8 +109,14 @@ impl Program {
         }
     }
 
-    /// Adds the condition at `at` of the rule's conditions.
+    /// Adds the condition at `at` of the rule's conditions; conditions come in order.
     pub(crate) fn leaf(&mut self, condition: &Condition, at: usize) {
+        if self.leaves.len() <= at {
+            self.leaves.resize(at + 1, u32::MAX);
+        }
+        if let Some(leaf) = self.leaves.get_mut(at) {
+            *leaf = count(self.steps.len());
+        }
         let general = Step::General {
             condition: count(at),
         };
@@ -195,13 +204,12 @@ impl Program {
     /// Whether the rule holds for one member; `conditions` are the rule's, which only
     /// [`Step::General`] reads.
     pub(crate) fn holds(&self, conditions: &[Condition], cells: &impl Cells) -> bool {
-        run(
-            &self.steps,
-            0,
-            &|at| self.operand_text(at),
-            conditions,
-            cells,
-        )
+        run(&self.steps, 0, &self.operands, conditions, cells)
+    }
+
+    /// The step of the rule's condition at `at`: where the readers point.
+    pub(crate) fn leaf_step(&self, at: usize) -> u32 {
+        self.leaves.get(at).copied().unwrap_or(u32::MAX)
     }
 
     fn operand_text(&self, at: u32) -> &str {
@@ -210,10 +218,10 @@ impl Program {
 }
 
 /// Whether the subtree whose root is `steps[at]` holds for the member of `cells`.
-fn run<'o>(
+fn run(
     steps: &[Step],
     at: usize,
-    operand: &dyn Fn(u32) -> &'o str,
+    operands: &[Box<str>],
     conditions: &[Condition],
     cells: &impl Cells,
 ) -> bool {
@@ -226,7 +234,7 @@ fn run<'o>(
             let end = at + 1 + len as usize;
             let mut child = at + 1;
             while child < end {
-                if run(steps, child, operand, conditions, cells) == any {
+                if run(steps, child, operands, conditions, cells) == any {
                     return any;
                 }
                 child += 1 + steps.get(child).map_or(0, |s| s.extent());
@@ -238,7 +246,7 @@ fn run<'o>(
             .is_some_and(|c| c.test(cells.cell(c.attribute))),
         leaf => {
             let cell = leaf_attribute(leaf).map_or(Cell::Missing, |a| cells.cell(a as usize));
-            test(steps, at, operand, cell)
+            test(steps, at, operands, cell)
         }
     }
 }
@@ -246,10 +254,10 @@ fn run<'o>(
 /// Whether the subtree whose root is `steps[at]` holds for the member before and after
 /// a write, in one walk: a condition on an attribute the write leaves alone (`changed`
 /// says which it changes) is tested once for both.
-fn run_pair<'o>(
+fn run_pair(
     steps: &[Step],
     at: usize,
-    operand: &dyn Fn(u32) -> &'o str,
+    operands: &[Box<str>],
     member: &Pair<'_, impl Cells, impl Cells>,
 ) -> (bool, bool) {
     let Some(step) = steps.get(at).copied() else {
@@ -262,7 +270,7 @@ fn run_pair<'o>(
             let mut child = at + 1;
             let (mut before, mut after) = (None, None);
             while child < end && (before.is_none() || after.is_none()) {
-                let (b, a) = run_pair(steps, child, operand, member);
+                let (b, a) = run_pair(steps, child, operands, member);
                 if b == any {
                     before.get_or_insert(any);
                 }
@@ -279,14 +287,14 @@ fn run_pair<'o>(
             let Some(attribute) = leaf_attribute(leaf) else {
                 return (false, false);
             };
-            let before = test(steps, at, operand, member.before.cell(attribute as usize));
+            let before = test(steps, at, operands, member.before.cell(attribute as usize));
             let changed = member
                 .changed
                 .get(attribute as usize)
                 .copied()
                 .unwrap_or(true);
             let after = if changed {
-                test(steps, at, operand, member.after.cell(attribute as usize))
+                test(steps, at, operands, member.after.cell(attribute as usize))
             } else {
                 before
             };
@@ -317,7 +325,8 @@ fn leaf_attribute(step: Step) -> Option<u32> {
 
 /// Whether the leaf at `steps[at]` holds for a cell: SPEC §3's semantics, the same as
 /// [`Condition::test`] (a missing attribute passes only `!=` and `NOT IN`).
-fn test<'o>(steps: &[Step], at: usize, operand: &dyn Fn(u32) -> &'o str, cell: Cell<'_>) -> bool {
+#[inline]
+fn test(steps: &[Step], at: usize, operands: &[Box<str>], cell: Cell<'_>) -> bool {
     let Some(step) = steps.get(at).copied() else {
         return false;
     };
@@ -364,7 +373,7 @@ fn test<'o>(steps: &[Step], at: usize, operand: &dyn Fn(u32) -> &'o str, cell: C
             op, operand: at, ..
         } => match cell {
             Cell::Text { folded, .. } => {
-                let operand = operand(at);
+                let operand = operands.get(at as usize).map_or("", |o| &**o);
                 match op {
                     Op::StartsWith => folded.starts_with(operand),
                     Op::EndsWith => folded.ends_with(operand),
@@ -469,26 +478,6 @@ impl Programs {
         self.dead = 0;
     }
 
-    /// Reads the programs of `numbers` once, in a loop whose loads do not wait for each
-    /// other, so that the processor fetches them from memory in parallel rather than
-    /// one at a time as [`holds`](Self::holds) would: a write re-tests hundreds of rules
-    /// that sit far apart in memory, and waiting for each in turn is most of its cost.
-    pub(crate) fn warm(&self, numbers: impl Iterator<Item = usize>) {
-        let mut sum = 0u32;
-        for number in numbers {
-            let Some(span) = self.spans.get(number) else {
-                continue;
-            };
-            let from = span.start as usize;
-            for at in (from..from + span.len as usize).step_by(4) {
-                if let Some(Step::All { len } | Step::Any { len }) = self.steps.get(at) {
-                    sum = sum.wrapping_add(*len);
-                }
-            }
-        }
-        std::hint::black_box(sum);
-    }
-
     /// Whether group `number`'s rule holds for the member before and after a write;
     /// `None` when the arena does not keep the group's program.
     pub(crate) fn holds_pair(
@@ -499,8 +488,57 @@ impl Programs {
         let span = self.spans.get(number).filter(|s| s.len > 0)?;
         let from = span.start as usize;
         let steps = self.steps.get(from..from + span.len as usize)?;
-        let operand = |at: u32| self.operands.get(at as usize).map_or("", |o| &**o);
-        Some(run_pair(steps, 0, &operand, member))
+        Some(run_pair(steps, 0, &self.operands, member))
+    }
+
+    /// Whether a write that flips only the condition at `leaf` (a step of group
+    /// `number`'s program) flips the rule, and if so whether the rule then holds; `None`
+    /// when the arena does not keep the group's program.
+    ///
+    /// Rules are monotone in their conditions (`AND`, `OR`, no `NOT`), so the rule flips
+    /// exactly when the condition decides it: every other child of each `AND` above it
+    /// holds and every other child of each `OR` above it fails. Those children read no
+    /// flipped condition, so they are tested once, and the walk stops at the first that
+    /// settles the rule either way; most candidate rules are dismissed after a test or
+    /// two instead of being run twice in full.
+    pub(crate) fn decide(
+        &self,
+        number: usize,
+        leaf: u32,
+        member: &Pair<'_, impl Cells, impl Cells>,
+    ) -> Option<Option<bool>> {
+        let span = self.spans.get(number).filter(|s| s.len > 0)?;
+        let from = span.start as usize;
+        let steps = self.steps.get(from..from + span.len as usize)?;
+        let leaf = leaf as usize;
+        let attribute = steps.get(leaf).copied().and_then(leaf_attribute)? as usize;
+        let before = test(steps, leaf, &self.operands, member.before.cell(attribute));
+        let after = test(steps, leaf, &self.operands, member.after.cell(attribute));
+        if before == after {
+            return Some(None);
+        }
+        let mut at = 0;
+        while at < leaf {
+            let Some(step @ (Step::All { len } | Step::Any { len })) = steps.get(at).copied()
+            else {
+                return None;
+            };
+            let any = matches!(step, Step::Any { .. });
+            let end = at + 1 + len as usize;
+            let mut child = at + 1;
+            let mut into = None;
+            while child < end {
+                let next = child + 1 + steps.get(child).map_or(0, |s| s.extent());
+                if (child..next).contains(&leaf) {
+                    into = Some(child);
+                } else if run(steps, child, &self.operands, &[], member.after) == any {
+                    return Some(None);
+                }
+                child = next;
+            }
+            at = into?;
+        }
+        (at == leaf).then_some(Some(after))
     }
 }
 

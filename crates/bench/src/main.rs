@@ -42,6 +42,10 @@ struct Args {
     /// the workspace to SQLite and starting a server on it).
     #[arg(long, default_value_t = 300)]
     patches: u32,
+    /// Keeps the SQLite database of the served figures (its URL is printed), for timing
+    /// `roster serve` on it again.
+    #[arg(long)]
+    keep_database: bool,
     /// Members of the slice the CEL peer is compared on (0 skips the peer).
     #[arg(long, default_value_t = 100_000)]
     cel_members: u32,
@@ -149,7 +153,13 @@ fn main() {
             .map_err(|e| e.to_string())?;
         let mut rng = generate::rng(args.seed);
         runtime
-            .block_on(served::run(&mut rng, args.members, &rules, args.patches))
+            .block_on(served::run(
+                &mut rng,
+                args.members,
+                &rules,
+                args.patches,
+                args.keep_database,
+            ))
             .map_err(|e| e.to_string())
     });
     let peer = (args.cel_members > 0).then(|| {

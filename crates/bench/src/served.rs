@@ -144,6 +144,7 @@ pub async fn run(
     members: u32,
     rules: &[String],
     patches: u32,
+    keep: bool,
 ) -> Result<Served, Box<dyn Error>> {
     let groups = generate::group_events(rules);
     let filled = fill(rng, members, &groups, |_, _| Vec::new()).await?;
@@ -185,7 +186,11 @@ pub async fn run(
     let bytes = filled.bytes();
     drop(handle);
     drop(roster);
-    filled.remove();
+    if keep {
+        eprintln!("kept the database: {}", filled.url);
+    } else {
+        filled.remove();
+    }
     Ok(Served {
         fill: filled.fill,
         start,

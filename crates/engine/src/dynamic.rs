@@ -439,6 +439,38 @@ impl DynamicGroups {
         flipped
     }
 
+    /// Files many new members at once (`rows` of slot and member, slots never used),
+    /// before any rule of their kind is saved: how a workspace is loaded, its groups
+    /// after its members. The columns are filled in parallel; with rules in place each
+    /// member is filed as a write is.
+    pub fn load_members(&mut self, rows: &[(u32, &Member)]) {
+        for kind in [MemberKind::User, MemberKind::Customer] {
+            let rows: Vec<(u32, &Member)> = rows
+                .iter()
+                .filter(|(_, m)| m.kind == kind)
+                .copied()
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            if !self.readers(kind).iter().all(AttributeReaders::is_empty) {
+                for (slot, member) in rows {
+                    self.upsert_member(slot, true, member);
+                }
+                continue;
+            }
+            let index = self.index_mut(kind);
+            for (_, member) in &rows {
+                for name in member.properties.keys() {
+                    if index.attribute(name).is_none() {
+                        index.attribute_or_insert(name);
+                    }
+                }
+            }
+            index.load(&rows, |member, name| member_value(member, name));
+        }
+    }
+
     /// The attributes of a kind, for writing; the built-ins get their columns first.
     fn index_mut(&mut self, kind: MemberKind) -> &mut AttributeIndex {
         let index = match kind {

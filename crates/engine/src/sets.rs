@@ -57,7 +57,7 @@ impl MemberSets {
 
 fn set(bitmap: &mut RoaringBitmap, slot: u32, present: bool) {
     if present {
-        bitmap.insert(slot);
+        crate::index::add(bitmap, slot);
     } else {
         bitmap.remove(slot);
     }

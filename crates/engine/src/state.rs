@@ -62,15 +62,17 @@ pub struct WorkspaceState {
 
 impl WorkspaceState {
     /// Builds the state of a workspace from what the store holds at one revision.
-    pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, ApplyError> {
+    pub fn from_snapshot(mut snapshot: Snapshot) -> Result<Self, ApplyError> {
         let workspace = snapshot.workspace.ok_or(ApplyError::MissingWorkspace)?;
         let mut state = WorkspaceState::empty(workspace, snapshot.revision);
         for property in snapshot.properties {
             state.properties.insert(property.id, property);
         }
-        for member in &snapshot.members {
-            state.upsert_member(member);
-        }
+        // The decoded members go as soon as their columns are built, before the rules'
+        // member sets are: a million of them hold about two gigabytes.
+        let members = std::mem::take(&mut snapshot.members);
+        state.load_members(&members);
+        drop(members);
         let groups: Vec<&Group> = snapshot.groups.iter().collect();
         state.upsert_groups(&groups);
         for membership in snapshot.memberships {
@@ -298,14 +300,7 @@ impl WorkspaceState {
             .collect()
     }
     fn upsert_member(&mut self, member: &Member) {
-        self.sets.index(member);
-        let slot = self.sets.slot_or_insert(member.id);
-        let at = slot as usize;
-        if self.cores.len() <= at {
-            self.cores.resize(at + 1, None);
-        }
-        let fresh = self.cores.get(at).is_none_or(Option::is_none);
-        let kind_before = self.cores.get(at).and_then(Option::as_ref).map(|c| c.kind);
+        let (slot, fresh) = self.slot_of(member);
         let flipped = self.dynamic.upsert_member(slot, fresh, member);
         if !self.permissions.grants_nothing() {
             for (group, holds) in flipped {
@@ -313,6 +308,46 @@ impl WorkspaceState {
                 self.permissions.adjust(slot, mask, holds);
             }
         }
+        self.file_core(slot, member);
+    }
+
+    /// Files the members of a snapshot before its groups: what each needs beside its
+    /// attributes one by one, then the attribute columns all at once, in parallel.
+    fn load_members(&mut self, members: &[Member]) {
+        let mut rows = Vec::with_capacity(members.len());
+        let mut again = Vec::new();
+        for member in members {
+            let (slot, fresh) = self.slot_of(member);
+            if fresh {
+                self.file_core(slot, member);
+                rows.push((slot, member));
+            } else {
+                again.push(member);
+            }
+        }
+        self.dynamic.load_members(&rows);
+        for member in again {
+            self.upsert_member(member);
+        }
+    }
+
+    /// The member's slot, and whether the engine holds nothing of it yet; files it into
+    /// the built-in sets.
+    fn slot_of(&mut self, member: &Member) -> (u32, bool) {
+        self.sets.index(member);
+        let slot = self.sets.slot_or_insert(member.id);
+        let at = slot as usize;
+        if self.cores.len() <= at {
+            self.cores.resize(at + 1, None);
+        }
+        (slot, self.cores.get(at).is_none_or(Option::is_none))
+    }
+
+    /// Keeps what the engine holds of a member beside its attributes, and the grants of
+    /// the kind's maintained group.
+    fn file_core(&mut self, slot: u32, member: &Member) {
+        let at = slot as usize;
+        let kind_before = self.cores.get(at).and_then(Option::as_ref).map(|c| c.kind);
         if kind_before != Some(member.kind) {
             // Joined the kind's maintained group (All Users or Customers), and left the
             // other kind's if it was one.
@@ -331,14 +366,16 @@ impl WorkspaceState {
         }
         self.permissions.set_member(slot, member.is_active());
         self.order.insert(member.id, slot);
-        self.cores[at] = Some(MemberCore {
-            kind: member.kind,
-            user_type: member.user_type,
-            state: member.state,
-            email_verified: member.email_verified,
-            created_at: member.created_at,
-            updated_at: member.updated_at,
-        });
+        if let Some(core) = self.cores.get_mut(at) {
+            *core = Some(MemberCore {
+                kind: member.kind,
+                user_type: member.user_type,
+                state: member.state,
+                email_verified: member.email_verified,
+                created_at: member.created_at,
+                updated_at: member.updated_at,
+            });
+        }
     }
 
     fn upsert_groups(&mut self, groups: &[&Group]) {

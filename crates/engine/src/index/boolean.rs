@@ -2,6 +2,8 @@
 
 use roaring::RoaringBitmap;
 
+use super::postings::add;
+
 /// The boolean values of one attribute.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BoolColumn {
@@ -15,12 +17,14 @@ impl BoolColumn {
     pub(crate) fn set(&mut self, slot: u32, value: Option<bool>) {
         self.clear(slot);
         let Some(value) = value else { return };
-        if value {
-            &mut self.trues
-        } else {
-            &mut self.falses
-        }
-        .insert(slot);
+        add(
+            if value {
+                &mut self.trues
+            } else {
+                &mut self.falses
+            },
+            slot,
+        );
         let at = slot as usize;
         if self.by_slot.len() <= at {
             self.by_slot.resize(at + 1, 0);

@@ -17,6 +17,7 @@ use number::NumberColumn;
 use text::TextColumn;
 
 pub use compiled::{Cells, CompiledRule, SharedAnswers};
+pub(crate) use postings::add;
 pub(crate) use program::{Pair, Programs};
 
 /// "No id": a slot without a value, or a text that is not in a dictionary.
@@ -197,6 +198,46 @@ impl AttributeIndex {
         if let Some(column) = self.columns.get_mut(attribute) {
             column.set(slot, value);
         }
+    }
+
+    /// Files many new members' values at once: each column is filled by one task over
+    /// all the members, the tasks spread over the machine's cores. Loading a workspace
+    /// does this; filing a million members one at a time, each attribute in turn, was
+    /// most of the start-up. Every attribute must already have its column, and the
+    /// slots must hold no values yet.
+    pub(crate) fn load<T: Sync>(
+        &mut self,
+        rows: &[(u32, T)],
+        value: impl for<'t> Fn(&'t T, &str) -> Option<ValueRef<'t>> + Sync,
+    ) {
+        let tasks: Vec<(&str, &mut Column)> = self
+            .names
+            .iter()
+            .map(|n| &**n)
+            .zip(self.columns.iter_mut())
+            .collect();
+        let fill = |(name, column): (&str, &mut Column)| {
+            for (slot, row) in rows {
+                if let Some(value) = value(row, name) {
+                    column.set(*slot, Some(value));
+                }
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || tasks.len() < 2 {
+            tasks.into_iter().for_each(fill);
+            return;
+        }
+        let work = std::sync::Mutex::new(tasks.into_iter());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let next = work.lock().ok().and_then(|mut tasks| tasks.next());
+                    let Some(task) = next else { break };
+                    fill(task);
+                });
+            }
+        });
     }
 
     /// The dictionary id of a lower-cased text value of an attribute, added if new.

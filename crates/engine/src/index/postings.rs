@@ -16,6 +16,14 @@ pub(crate) enum Postings {
     Many(Box<RoaringBitmap>),
 }
 
+/// Adds a slot to a bitmap, appending when it is past the largest (how slots arrive
+/// while members are loaded) instead of searching for its place.
+pub(crate) fn add(set: &mut RoaringBitmap, slot: u32) {
+    if !set.push(slot) {
+        set.insert(slot);
+    }
+}
+
 impl Postings {
     pub(crate) fn insert(&mut self, slot: u32) {
         match self {
@@ -27,9 +35,7 @@ impl Postings {
                 set.insert(slot);
                 *self = Postings::Many(Box::new(set));
             }
-            Postings::Many(set) => {
-                set.insert(slot);
-            }
+            Postings::Many(set) => add(set, slot),
         }
     }
 

@@ -21,4 +21,4 @@ mod state;
 pub use index::{AttributeIndex, Cell, Cells, CompiledRule, SharedAnswers, SlotCells, ValueRef};
 pub use permissions::{Permissions, ALL_GRANTS};
 pub use sets::MemberSets;
-pub use state::{ApplyError, WorkspaceState};
+pub use state::{ApplyError, Loader, WorkspaceState};

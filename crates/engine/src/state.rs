@@ -63,16 +63,23 @@ pub struct WorkspaceState {
 impl WorkspaceState {
     /// Builds the state of a workspace from what the store holds at one revision.
     pub fn from_snapshot(mut snapshot: Snapshot) -> Result<Self, ApplyError> {
-        let workspace = snapshot.workspace.ok_or(ApplyError::MissingWorkspace)?;
-        let mut state = WorkspaceState::empty(workspace, snapshot.revision);
-        for property in snapshot.properties {
-            state.properties.insert(property.id, property);
-        }
+        let mut loader = Loader::default();
         // The decoded members go as soon as their columns are built, before the rules'
         // member sets are: a million of them hold about two gigabytes.
         let members = std::mem::take(&mut snapshot.members);
-        state.load_members(&members);
+        loader.members(&members);
         drop(members);
+        loader.finish(snapshot)
+    }
+
+    /// The rest of a snapshot, over the members already loaded.
+    fn finish_load(mut state: Self, snapshot: Snapshot) -> Result<Self, ApplyError> {
+        state.workspace = snapshot.workspace.ok_or(ApplyError::MissingWorkspace)?;
+        state.revision = snapshot.revision;
+        for property in snapshot.properties {
+            state.properties.insert(property.id, property);
+        }
+        state.load_members(&snapshot.members);
         let groups: Vec<&Group> = snapshot.groups.iter().collect();
         state.upsert_groups(&groups);
         for membership in snapshot.memberships {
@@ -801,6 +808,39 @@ impl WorkspaceState {
         let mut tokens: Vec<_> = self.tokens.values().collect();
         tokens.sort_by_key(|t| t.id);
         tokens
+    }
+}
+
+/// Builds a workspace's state from a snapshot whose members come first, in chunks, as
+/// the store decodes them (`Store::load_streaming`), and the rest after: the server
+/// never holds every decoded member at once.
+pub struct Loader {
+    state: WorkspaceState,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        let placeholder = Workspace {
+            id: Id::nil(),
+            name: String::new(),
+            created_at: roster_model::from_micros(0),
+        };
+        Loader {
+            state: WorkspaceState::empty(placeholder, 0),
+        }
+    }
+}
+
+impl Loader {
+    /// Files a chunk of the snapshot's members.
+    pub fn members(&mut self, members: &[Member]) {
+        self.state.load_members(members);
+    }
+
+    /// The state, once the rest of the snapshot (its workspace, properties, groups and
+    /// so on, and any members it still holds) is in.
+    pub fn finish(self, snapshot: Snapshot) -> Result<WorkspaceState, ApplyError> {
+        WorkspaceState::finish_load(self.state, snapshot)
     }
 }
 

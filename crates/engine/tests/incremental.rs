@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use common::{member, rule, schema};
 use proptest::prelude::*;
-use roster_engine::{dynamic, WorkspaceState};
+use roster_engine::{dynamic, Loader, WorkspaceState};
 use roster_model::{
     ChangeKind, Event, Group, Id, Member, MemberKind, MemberState, PropertyDef, PropertyType,
     PropertyValue, Workspace,
@@ -172,6 +172,7 @@ proptest! {
     #[test]
     fn incremental_memberships_equal_a_full_recomputation(
         steps in proptest::collection::vec(step(), 1..40),
+        chunk in 1usize..4,
     ) {
         let mut world = World::new();
         for step in steps {
@@ -205,5 +206,16 @@ proptest! {
         let again = World { state: rebuilt, revision: world.revision, members: world.members.clone(), groups: world.groups.clone() };
         prop_assert_eq!(again.memberships(), world.memberships());
         again.check()?;
+        // So does one whose members arrive in chunks first, as a server's load has them.
+        let mut snapshot = world.state.snapshot();
+        let members = std::mem::take(&mut snapshot.members);
+        let mut loader = Loader::default();
+        for part in members.chunks(chunk) {
+            loader.members(part);
+        }
+        let streamed = loader.finish(snapshot).unwrap();
+        let streamed = World { state: streamed, revision: world.revision, members: world.members.clone(), groups: world.groups.clone() };
+        prop_assert_eq!(streamed.memberships(), world.memberships());
+        streamed.check()?;
     }
 }

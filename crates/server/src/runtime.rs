@@ -276,17 +276,22 @@ impl Roster {
         if let Some(handle) = self.loaded(&id) {
             return Ok(handle);
         }
-        let reading = std::time::Instant::now();
+        // Members are filed into the engine in chunks as the store decodes them, so the
+        // decoded workspace is never held whole beside the engine being built.
+        let loading = std::time::Instant::now();
+        let (mut loader, mut members) = (roster_engine::Loader::default(), 0usize);
         let snapshot = self
             .store
-            .load(id)
+            .load_streaming(id, &mut |chunk| {
+                members += chunk.len();
+                loader.members(&chunk);
+            })
             .await?
             .ok_or(RuntimeError::WorkspaceNotFound)?;
-        let (read, members) = (reading.elapsed(), snapshot.members.len());
-        let building = std::time::Instant::now();
-        let state = WorkspaceState::from_snapshot(snapshot)?;
-        tracing::info!(workspace = %id, members, read_ms = read.as_millis() as u64,
-            build_ms = building.elapsed().as_millis() as u64, "workspace loaded");
+        let members_ms = loading.elapsed().as_millis() as u64;
+        let state = loader.finish(snapshot)?;
+        tracing::info!(workspace = %id, members, members_ms,
+            total_ms = loading.elapsed().as_millis() as u64, "workspace loaded");
         let handle = Arc::new(WorkspaceHandle {
             state: RwLock::new(state),
             writer: Mutex::new(()),

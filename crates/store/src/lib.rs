@@ -43,7 +43,25 @@ pub trait Store: Send + Sync + 'static {
     async fn workspace_of_scim_token(&self, hash: &str) -> Result<Option<Id>>;
 
     /// Everything about a workspace, read at one consistent revision; `None` if no such workspace.
-    async fn load(&self, workspace: Id) -> Result<Option<Snapshot>>;
+    async fn load(&self, workspace: Id) -> Result<Option<Snapshot>> {
+        let mut members = Vec::new();
+        let snapshot = self
+            .load_streaming(workspace, &mut |chunk| members.extend(chunk))
+            .await?;
+        Ok(snapshot.map(|snapshot| Snapshot {
+            members,
+            ..snapshot
+        }))
+    }
+
+    /// [`load`](Self::load), with the members handed to `members` in chunks as they are
+    /// decoded (the snapshot's `members` is then empty): a million decoded members hold
+    /// about two gigabytes, which a server building its engine need never hold at once.
+    async fn load_streaming(
+        &self,
+        workspace: Id,
+        members: &mut (dyn FnMut(Vec<roster_model::Member>) + Send),
+    ) -> Result<Option<Snapshot>>;
 
     /// The committed revisions after `after`, oldest first.
     async fn events_after(&self, workspace: Id, after: Revision) -> Result<Vec<RevisionEvents>>;

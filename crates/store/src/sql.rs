@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use roster_model::{Event, Id, StaticMembership};
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
@@ -155,6 +156,10 @@ fn outbox_from_row(
         attempts: u32::try_from(attempts).unwrap_or(0),
     })
 }
+
+/// Members decoded and handed on at a time while a workspace loads: enough to keep every
+/// core decoding, few enough to hold (about a hundred megabytes).
+const MEMBERS_PER_CHUNK: usize = 50_000;
 
 /// Documents decoded from their JSON, on every core when there are many: reading a
 /// large workspace at start-up is mostly this.
@@ -724,7 +729,11 @@ macro_rules! sql_store {
                 row.map(|(id,)| parse_id(&id)).transpose()
             }
 
-            async fn load(&self, workspace: Id) -> Result<Option<roster_model::Snapshot>> {
+            async fn load_streaming(
+                &self,
+                workspace: Id,
+                members: &mut (dyn FnMut(Vec<roster_model::Member>) + Send),
+            ) -> Result<Option<roster_model::Snapshot>> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(statement) = $snapshot_begin {
                     sqlx::query(statement).execute(&mut *tx).await?;
@@ -744,6 +753,22 @@ macro_rules! sql_store {
                 .bind(&ws)
                 .fetch_all(&mut *tx)
                 .await?;
+                {
+                    let mut rows = sqlx::query_as::<_, (String,)>("SELECT doc FROM members WHERE workspace_id = $1")
+                        .bind(&ws)
+                        .fetch(&mut *tx);
+                    let mut chunk = Vec::with_capacity(MEMBERS_PER_CHUNK);
+                    while let Some(row) = rows.try_next().await? {
+                        chunk.push(row);
+                        if chunk.len() == MEMBERS_PER_CHUNK {
+                            members(decode_all(&chunk)?);
+                            chunk.clear();
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        members(decode_all(&chunk)?);
+                    }
+                }
                 let snapshot = roster_model::Snapshot {
                     workspace: Some(roster_model::Workspace {
                         id: workspace,
@@ -751,7 +776,7 @@ macro_rules! sql_store {
                         created_at: roster_model::from_micros(created_at),
                     }),
                     revision,
-                    members: Self::docs(&mut tx, "SELECT doc FROM members WHERE workspace_id = $1", &ws).await?,
+                    members: Vec::new(),
                     properties: Self::docs(&mut tx, "SELECT doc FROM properties WHERE workspace_id = $1", &ws).await?,
                     groups: Self::docs(&mut tx, "SELECT doc FROM groups WHERE workspace_id = $1", &ws).await?,
                     tokens: Self::docs(

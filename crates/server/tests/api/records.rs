@@ -16,6 +16,7 @@ crate::on_both_stores!(
     a_second_runtime_is_followed_within_a_second,
     two_runtimes_racing_cannot_remove_both_last_admins,
     data_survives_a_restart,
+    a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole,
 );
 
 async fn tokens_are_created_listed_and_revoked(db: TestDb) {
@@ -338,4 +339,76 @@ async fn two_runtimes_racing_cannot_remove_both_last_admins(db: TestDb) {
             .await
             .unwrap();
     }
+}
+
+/// A workspace with more members than the store decodes at a time is handed over in
+/// several chunks, none larger than the chunk, with every member in one of them; `load`
+/// collects the same members; and a restart (which loads by streaming) serves them all.
+async fn a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole(db: TestDb) {
+    let mut s = Server::start(db).await;
+    let workspace: roster_model::Id = s.workspace.parse().unwrap();
+    let admin: roster_model::Id = s.admin.parse().unwrap();
+    let template = s
+        .roster
+        .workspace(workspace)
+        .await
+        .unwrap()
+        .read()
+        .member(&admin)
+        .unwrap();
+    let added: Vec<roster_model::Member> = (0..50_001)
+        .map(|i| roster_model::Member {
+            id: roster_model::new_id(),
+            email: Some(format!("m{i}@load.test")),
+            display_name: format!("Member {i}"),
+            ..template.clone()
+        })
+        .collect();
+    let events: Vec<roster_model::Event> = added
+        .iter()
+        .map(|member| roster_model::Event::MemberUpserted {
+            member: member.clone(),
+        })
+        .collect();
+    let store = s.roster.store();
+    let tx = store.begin_write(workspace).await.unwrap();
+    tx.commit(roster_store::Write {
+        events: &events,
+        audit: &[],
+        changes: &[],
+        role_changes: &[],
+        outbox: &[],
+        at: roster_model::now(),
+    })
+    .await
+    .unwrap();
+
+    let mut chunks = Vec::new();
+    let mut streamed = std::collections::BTreeSet::new();
+    let snapshot = store
+        .load_streaming(workspace, &mut |chunk| {
+            chunks.push(chunk.len());
+            streamed.extend(chunk.into_iter().map(|m| m.id));
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(snapshot.members.is_empty(), "members come only in chunks");
+    assert!(chunks.len() >= 2, "more than one chunk: {chunks:?}");
+    assert!(chunks.iter().all(|n| *n <= 50_000), "{chunks:?}");
+    assert!(added.iter().all(|m| streamed.contains(&m.id)));
+    assert!(streamed.contains(&admin));
+    let loaded = store.load(workspace).await.unwrap().unwrap();
+    let collected: std::collections::BTreeSet<_> = loaded.members.iter().map(|m| m.id).collect();
+    assert_eq!(collected, streamed);
+
+    s.restart(Default::default(), None).await;
+    let handle = s.roster.workspace(workspace).await.unwrap();
+    for member in [&added[0], &added[25_000], &added[50_000]] {
+        assert_eq!(handle.read().member(&member.id).as_ref(), Some(member));
+    }
+    let last = added[50_000].id;
+    s.get(&format!("/api/v1/members/{last}"), &s.admin_token)
+        .await
+        .expect(200);
 }

@@ -530,7 +530,6 @@ impl DynamicGroups {
             });
         }
         let universes = [universe(MemberKind::User), universe(MemberKind::Customer)];
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let shared = SharedAnswers::default();
         let evaluate = |group: &mut DynamicGroup| {
             if let Some((_, compiled)) = &group.rule {
@@ -539,21 +538,11 @@ impl DynamicGroups {
                     compiled.evaluate_sharing(self.attributes(group.kind), universe, &shared);
             }
         };
-        if threads > 1 && fresh.len() > 1 {
-            let chunk = fresh.len().div_ceil(threads * 4);
-            let work = std::sync::Mutex::new(fresh.chunks_mut(chunk));
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(|| loop {
-                        let next = work.lock().ok().and_then(|mut chunks| chunks.next());
-                        let Some(chunk) = next else { break };
-                        chunk.iter_mut().for_each(evaluate);
-                    });
-                }
-            });
-        } else {
-            fresh.iter_mut().for_each(evaluate);
-        }
+        // Several chunks per core, so that a core left with cheap rules takes more.
+        let chunk = fresh.len().div_ceil(crate::cores::count() * 4).max(1);
+        crate::cores::spread(fresh.chunks_mut(chunk), |chunk| {
+            chunk.iter_mut().for_each(evaluate);
+        });
         for group in fresh {
             self.insert_group(group);
         }

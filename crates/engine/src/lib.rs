@@ -9,6 +9,7 @@
 //! The engine does no I/O and makes no decisions: who may do what lives in `roster-ops`.
 
 mod changes;
+mod cores;
 pub mod dynamic;
 pub mod index;
 pub mod invitations;

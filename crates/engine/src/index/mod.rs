@@ -223,21 +223,7 @@ impl AttributeIndex {
                 }
             }
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || tasks.len() < 2 {
-            tasks.into_iter().for_each(fill);
-            return;
-        }
-        let work = std::sync::Mutex::new(tasks.into_iter());
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| loop {
-                    let next = work.lock().ok().and_then(|mut tasks| tasks.next());
-                    let Some(task) = next else { break };
-                    fill(task);
-                });
-            }
-        });
+        crate::cores::spread(tasks.into_iter(), fill);
     }
 
     /// The dictionary id of a lower-cased text value of an attribute, added if new.

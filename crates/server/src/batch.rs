@@ -163,12 +163,9 @@ impl Roster {
                 Ok(()) => Ok((results, revision)),
                 Err(error) => {
                     // The engine holds events the store refused: rebuild it from the store.
-                    match runtime.block_on(store.load(workspace)) {
-                        Ok(Some(snapshot)) => match roster_engine::WorkspaceState::from_snapshot(snapshot) {
-                            Ok(fresh) => *state = fresh,
-                            Err(e) => tracing::error!(error = %e, "could not rebuild the workspace after a failed batch"),
-                        },
-                        other => tracing::error!(?other, "could not reload the workspace after a failed batch"),
+                    match runtime.block_on(crate::runtime::build_state(store.as_ref(), workspace)) {
+                        Ok(fresh) => *state = fresh,
+                        Err(e) => tracing::error!(error = %e, "could not rebuild the workspace after a failed batch"),
                     }
                     Err(RuntimeError::Store(error))
                 }

@@ -276,22 +276,7 @@ impl Roster {
         if let Some(handle) = self.loaded(&id) {
             return Ok(handle);
         }
-        // Members are filed into the engine in chunks as the store decodes them, so the
-        // decoded workspace is never held whole beside the engine being built.
-        let loading = std::time::Instant::now();
-        let (mut loader, mut members) = (roster_engine::Loader::default(), 0usize);
-        let snapshot = self
-            .store
-            .load_streaming(id, &mut |chunk| {
-                members += chunk.len();
-                loader.members(&chunk);
-            })
-            .await?
-            .ok_or(RuntimeError::WorkspaceNotFound)?;
-        let members_ms = loading.elapsed().as_millis() as u64;
-        let state = loader.finish(snapshot)?;
-        tracing::info!(workspace = %id, members, members_ms,
-            total_ms = loading.elapsed().as_millis() as u64, "workspace loaded");
+        let state = build_state(self.store.as_ref(), id).await?;
         let handle = Arc::new(WorkspaceHandle {
             state: RwLock::new(state),
             writer: Mutex::new(()),
@@ -531,4 +516,25 @@ impl Roster {
         }
         Ok(())
     }
+}
+
+/// Builds a workspace's engine from the store: on first use, and again when a commit
+/// the engine had already applied fails. Members are filed into the engine in chunks as
+/// the store decodes them, so the decoded workspace is never held whole beside the
+/// engine being built.
+pub(crate) async fn build_state(store: &dyn Store, id: Id) -> Result<WorkspaceState, RuntimeError> {
+    let loading = std::time::Instant::now();
+    let (mut loader, mut members) = (roster_engine::Loader::default(), 0usize);
+    let snapshot = store
+        .load_streaming(id, &mut |chunk| {
+            members += chunk.len();
+            loader.members(&chunk);
+        })
+        .await?
+        .ok_or(RuntimeError::WorkspaceNotFound)?;
+    let members_ms = loading.elapsed().as_millis() as u64;
+    let state = loader.finish(snapshot)?;
+    tracing::info!(workspace = %id, members, members_ms,
+        total_ms = loading.elapsed().as_millis() as u64, "workspace loaded");
+    Ok(state)
 }

@@ -17,6 +17,7 @@ crate::on_both_stores!(
     two_runtimes_racing_cannot_remove_both_last_admins,
     data_survives_a_restart,
     a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole,
+    a_write_the_store_refuses_at_commit_leaves_no_trace,
 );
 
 async fn tokens_are_created_listed_and_revoked(db: TestDb) {
@@ -411,4 +412,79 @@ async fn a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole(db: Tes
     s.get(&format!("/api/v1/members/{last}"), &s.admin_token)
         .await
         .expect(200);
+}
+
+/// A write the store refuses at commit shows nowhere: not the member's new attributes,
+/// not the dynamic group it would have joined, not a change-log entry, not the revision.
+/// The next write is served as if the refused one never happened. (SCIM's batched writes,
+/// which the engine applies before their commit ends, are checked in the SCIM suite.)
+async fn a_write_the_store_refuses_at_commit_leaves_no_trace(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    s.user_properties(&[("team", "text")]).await;
+    let (ann, _) = s.user("ann@acme.test").await;
+    let red = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Red", "membership": "dynamic", "rule": "team = red"}),
+        )
+        .await
+        .expect(201);
+    let (red, before) = (red.id(), red.body["revision"].as_i64().unwrap());
+    crate::support::refuse_writes_mentioning(&s.db, "poisoned").await;
+
+    let refused = s
+        .patch(
+            &format!("/api/v1/members/{ann}"),
+            t,
+            json!({"display_name": "poisoned", "properties": {"team": "red"}}),
+        )
+        .await;
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert_eq!(
+        refused.headers["content-type"], "application/problem+json",
+        "the refusal is a problem"
+    );
+    let member = s
+        .get(&format!("/api/v1/members/{ann}"), t)
+        .await
+        .expect(200);
+    assert_ne!(member.body["display_name"], "poisoned");
+    assert!(
+        member.body["properties"].get("team").is_none(),
+        "the refused attribute is not kept: {}",
+        member.body
+    );
+    assert!(
+        s.effective_members(&red).await.is_empty(),
+        "the dynamic group did not take the member"
+    );
+    let workspace = s.get("/api/v1/workspace", t).await.expect(200);
+    assert_eq!(workspace.body["revision"], before, "no revision was spent");
+    let log = s
+        .get(&format!("/api/v1/changes?after={before}"), t)
+        .await
+        .expect(200);
+    assert_eq!(log.body["items"], json!([]), "no change was logged");
+
+    let accepted = s
+        .patch(
+            &format!("/api/v1/members/{ann}"),
+            t,
+            json!({"display_name": "Ann", "properties": {"team": "red"}}),
+        )
+        .await
+        .expect(200);
+    let after = accepted.body["revision"].as_i64().unwrap();
+    assert_eq!(after, before + 1);
+    assert_eq!(s.effective_members(&red).await, vec![ann.clone()]);
+    let log = s
+        .get(&format!("/api/v1/changes?after={before}"), t)
+        .await
+        .expect(200);
+    let items = log.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", log.body);
+    assert_eq!(items[0]["member_id"], ann.as_str());
+    assert_eq!(items[0]["change"], "added");
 }

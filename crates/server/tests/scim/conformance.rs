@@ -19,6 +19,7 @@ crate::on_both_stores!(
     concurrent_writes_commit_together_and_usernames_stay_unique,
     s3_12_errors_use_the_scim_error_schema,
     provisioned_attributes_drive_dynamic_groups_and_access,
+    a_provisioning_write_the_store_refuses_leaves_no_trace,
 );
 
 async fn s2_only_scim_tokens_are_accepted(db: TestDb) {
@@ -1040,4 +1041,53 @@ pub fn urlencode(text: &str) -> String {
         }
     }
     out
+}
+
+/// SCIM writes are committed in batches (group commit), which the engine applies as
+/// they are decided, before the commit ends. When the store refuses the commit, the
+/// engine is rebuilt from the store: the refused user is nowhere, not in the SCIM
+/// listing, not among the members, not in All Users, and no revision was spent.
+async fn a_provisioning_write_the_store_refuses_leaves_no_trace(db: TestDb) {
+    let s = Server::start(db).await;
+    let scim = Scim::new(&s).await;
+    let before = s.get("/api/v1/workspace", &s.admin_token).await.expect(200);
+    let before = before.body["revision"].as_i64().unwrap();
+    crate::support::refuse_writes_mentioning(&s.db, "poisoned").await;
+
+    let refused = scim
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "poisoned@acme.test", "active": true}),
+        )
+        .await;
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    let listed = ok(
+        scim.get("/Users?filter=userName%20eq%20%22poisoned@acme.test%22")
+            .await,
+        200,
+    );
+    assert_eq!(listed.body["totalResults"], 0, "{}", listed.body);
+    let members = s.get("/api/v1/members", &s.admin_token).await.expect(200);
+    assert!(
+        !members.body.to_string().contains("poisoned"),
+        "the refused user is not a member: {}",
+        members.body
+    );
+    let all_users = s.group_named("All Users").await;
+    assert_eq!(
+        s.effective_members(&all_users).await,
+        vec![s.admin.clone()],
+        "All Users did not take the refused user"
+    );
+    let workspace = s.get("/api/v1/workspace", &s.admin_token).await.expect(200);
+    assert_eq!(workspace.body["revision"], before, "no revision was spent");
+
+    let ann = scim.user("ann@acme.test").await;
+    let workspace = s.get("/api/v1/workspace", &s.admin_token).await.expect(200);
+    assert_eq!(workspace.body["revision"], before + 1);
+    let mut all = s.effective_members(&all_users).await;
+    all.sort();
+    let mut expected = vec![s.admin.clone(), ann];
+    expected.sort();
+    assert_eq!(all, expected);
 }

@@ -137,3 +137,36 @@ macro_rules! on_both_stores {
         }
     )*};
 }
+
+/// Makes the store refuse, at commit, any write whose events mention `marker`: a
+/// trigger on the event log, installed behind the server's back.
+pub async fn refuse_writes_mentioning(db: &TestDb, marker: &str) {
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(&format!(
+            "CREATE TRIGGER refuse_marked BEFORE INSERT ON events \
+             WHEN NEW.payload LIKE '%{marker}%' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(&format!(
+            "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.payload LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused by the test'; \
+             END IF; RETURN NEW; END $$"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_marked BEFORE INSERT ON events \
+             FOR EACH ROW EXECUTE FUNCTION refuse_marked()",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}

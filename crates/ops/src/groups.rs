@@ -44,12 +44,14 @@ pub struct NewGroup {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
-    /// A new name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A new description.
-    #[serde(default)]
-    pub description: Option<String>,
+    /// A new name (`null` is refused: a group always has one).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// A new description (`null` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
     /// A new owner (user groups); the owner becomes a member if it is not one.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
@@ -57,9 +59,11 @@ pub struct GroupPatch {
     /// Converting between `static` and `dynamic`.
     #[serde(default)]
     pub membership: Option<Membership>,
-    /// A new rule for a dynamic group.
-    #[serde(default)]
-    pub rule: Option<String>,
+    /// A new rule for a dynamic group. `null` removes the rule, which only a group that
+    /// is (or is being made) static can do: a dynamic group without a rule is refused.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub rule: Option<Option<String>>,
 }
 
 /// What saving a group did to its effective membership, when its rule or its kind of
@@ -289,20 +293,38 @@ pub fn update(
             "a group managed by the identity provider stays static",
         ));
     }
+    // JSON Merge Patch: `"rule": null` asks for no rule, which a group that stays
+    // dynamic cannot have; said plainly rather than ignored.
+    let staying_dynamic = patch.membership.unwrap_or(before.membership) == Membership::Dynamic;
+    if patch.rule == Some(None) && staying_dynamic {
+        return Err(OpError::invalid(
+            "rule",
+            "a dynamic group needs a `rule`; to stop following one, set `membership` to `static`",
+        ));
+    }
     let (membership, rule) = membership_and_rule(
         patch.membership,
-        patch.rule.clone(),
+        patch.rule.clone().flatten(),
         Some((before.membership, before.rule.clone())),
     )?;
     let mut group = before.clone();
     group.membership = membership;
     group.rule = rule;
-    if let Some(name) = &patch.name {
-        group.name = validate::name("name", name)?;
-        ensure_name_free(ctx, &group.name, Some(id))?;
+    match &patch.name {
+        Some(Some(name)) => {
+            group.name = validate::name("name", name)?;
+            ensure_name_free(ctx, &group.name, Some(id))?;
+        }
+        Some(None) => {
+            return Err(OpError::invalid(
+                "name",
+                "a group always has a name: `null` cannot remove it",
+            ))
+        }
+        None => {}
     }
     if let Some(description) = &patch.description {
-        group.description = validate::description(description)?;
+        group.description = validate::description(description.as_deref().unwrap_or(""))?;
     }
     let mut new_owner = None;
     if let Some(owner) = patch.owner {

@@ -107,6 +107,12 @@ pub fn property_name(raw: &str) -> Result<String, OpError> {
             format!("`{raw}` is a built-in attribute and cannot be a property name"),
         ));
     }
+    if roster_rules::is_keyword_word(raw) {
+        return Err(OpError::invalid(
+            "name",
+            format!("`{raw}` is a keyword of the rule language, so no rule could read a property of that name"),
+        ));
+    }
     Ok(raw.to_owned())
 }
 
@@ -220,9 +226,19 @@ mod tests {
     }
 
     #[test]
-    fn property_names_are_lower_case_identifiers_and_not_built_ins() {
-        assert!(property_name("cost_center2").is_ok());
+    fn property_names_are_lower_case_identifiers_and_not_built_ins_or_keywords() {
+        for good in ["cost_center2", "android", "index", "ending", "true"] {
+            assert!(property_name(good).is_ok(), "{good} refused");
+        }
         for bad in [
+            "and",
+            "or",
+            "not",
+            "in",
+            "starts",
+            "ends",
+            "with",
+            "contains",
             "",
             "Department",
             "2x",

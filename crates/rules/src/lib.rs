@@ -29,7 +29,7 @@ pub use ast::{Condition, Expr, Literal, Op, Span};
 pub use check::{check, AttrType, Node, Rule, Schema};
 pub use error::RuleError;
 pub use eval::{Attributes, Value};
-pub use parser::parse;
+pub use parser::{is_keyword_word, parse};
 
 /// Longest rule text, in bytes.
 pub const MAX_RULE_BYTES: usize = 4_096;

@@ -11,6 +11,13 @@ const KEYWORDS: &[&str] = &[
     "and", "or", "not", "in", "starts", "ends", "with", "contains",
 ];
 
+/// Whether a word structures rules (in any case), so that a rule cannot name an
+/// attribute so: property names are checked against it when they are defined, rather
+/// than leaving a property no rule can read.
+pub fn is_keyword_word(word: &str) -> bool {
+    KEYWORDS.iter().any(|k| is_keyword(word, k))
+}
+
 /// Parses rule text into a tree; the first syntax error stops it.
 pub fn parse(text: &str) -> Result<Expr, RuleError> {
     if text.len() > MAX_RULE_BYTES {
@@ -126,7 +133,7 @@ impl Parser {
             Some(Token {
                 tok: Tok::Word(w),
                 span,
-            }) if !KEYWORDS.iter().any(|k| is_keyword(&w, k)) => (w, span),
+            }) if !is_keyword_word(&w) => (w, span),
             Some(token) => return Err(RuleError::new("expected an attribute name", token.span)),
             None => return Err(RuleError::new("expected a condition", self.end_span())),
         };

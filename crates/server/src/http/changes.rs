@@ -21,7 +21,9 @@ pub fn routes() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesQuery {
-    /// Changes of revisions after this one (0 by default: from the start).
+    /// Changes of revisions after this one (0 by default: from the start; never
+    /// negative).
+    #[param(minimum = 0)]
     pub after: Option<Revision>,
     /// Page size (1 to 1000).
     #[param(minimum = 1, maximum = 1000)]
@@ -60,6 +62,12 @@ pub async fn list(
         cursor: query.cursor,
     };
     let limit = page.limit()?;
+    if query.after.is_some_and(|after| after < 0) {
+        return Err(ApiError::invalid(
+            Some("after".into()),
+            "after is a revision: 0 or more",
+        ));
+    }
     let after = page
         .cursor_position()?
         .unwrap_or((query.after.unwrap_or(0), i32::MAX));

@@ -233,12 +233,41 @@ async fn rule_changes_and_conversions_say_who_joined_and_left(db: TestDb) {
         "{}",
         changed.body
     );
-    // Dynamic to static freezes the current members.
+    // Merge patch: `null` removes, and a dynamic group cannot be without its rule or
+    // any group without its name; both are refused, the group untouched.
+    let path = format!("/api/v1/groups/{group}");
+    let ruleless = s.patch(&path, t, json!({"rule": null})).await.expect(422);
+    assert_eq!(ruleless.body["field"], "rule", "{}", ruleless.body);
+    let nameless = s.patch(&path, t, json!({"name": null})).await.expect(422);
+    assert_eq!(nameless.body["field"], "name", "{}", nameless.body);
+    let kept = s.get(&path, t).await.expect(200);
+    assert_eq!(
+        (&kept.body["name"], &kept.body["rule"]),
+        (
+            &json!("Senior"),
+            &json!("level >= 5 OR email ends with globex.test")
+        )
+    );
+    let described = s
+        .patch(&path, t, json!({"description": "senior staff"}))
+        .await
+        .expect(200);
+    assert_eq!(described.body["description"], "senior staff");
+    let cleared = s
+        .patch(&path, t, json!({"description": null}))
+        .await
+        .expect(200);
+    assert_eq!(
+        cleared.body["description"], "",
+        "null clears the description"
+    );
+    // Dynamic to static freezes the current members; removing the rule in the same
+    // patch says the same thing.
     let frozen = s
         .patch(
             &format!("/api/v1/groups/{group}"),
             t,
-            json!({"membership": "static"}),
+            json!({"membership": "static", "rule": null}),
         )
         .await
         .expect(200);
@@ -403,6 +432,8 @@ async fn preview_saves_nothing(db: TestDb) {
 async fn the_change_log_records_every_membership_change(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
+    let negative = s.get("/api/v1/changes?after=-5", t).await.expect(422);
+    assert_eq!(negative.body["field"], "after", "{}", negative.body);
     let first = s.get("/api/v1/changes?after=0", t).await.expect(200);
     let boot: Vec<&serde_json::Value> = first.body["items"].as_array().unwrap().iter().collect();
     assert_eq!(

@@ -192,6 +192,25 @@ async fn properties_validate_member_writes(db: TestDb) {
     )
     .await
     .expect(422);
+    // A keyword of the rule language would make a property no rule can read.
+    for keyword in [
+        "and", "or", "not", "in", "starts", "ends", "with", "contains",
+    ] {
+        let refused = s
+            .post(
+                "/api/v1/properties",
+                t,
+                json!({"name": keyword, "applies_to": "user", "type": "text"}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(refused.body["field"], "name");
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains("keyword"),
+            "{}",
+            refused.body
+        );
+    }
 
     let ok = s
         .post("/api/v1/members", t, json!({"kind": "user", "email": "f@acme.test", "properties": {"department": "R&D", "level": 3, "contractor": false}}))

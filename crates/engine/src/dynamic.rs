@@ -101,7 +101,7 @@ pub fn attribute_values(member: &Member) -> BTreeMap<String, Value> {
     names
         .filter_map(|name| {
             let value = match member_value(member, name)? {
-                ValueRef::Text(t) => Value::Text(t.to_lowercase()),
+                ValueRef::Text(t) => Value::Text(roster_rules::fold(t).into_owned()),
                 ValueRef::Number(n) => Value::Number(n),
                 ValueRef::Bool(b) => Value::Bool(b),
             };
@@ -163,11 +163,7 @@ impl<'a> PendingMember<'a> {
                 let cell = match new {
                     None => PendingCell::Missing,
                     Some(ValueRef::Text(t)) => {
-                        let folded = if t.chars().any(char::is_uppercase) {
-                            Cow::Owned(t.to_lowercase())
-                        } else {
-                            Cow::Borrowed(t)
-                        };
+                        let folded = roster_rules::fold(t);
                         PendingCell::Text(index.text_id(attribute, &folded), folded)
                     }
                     Some(ValueRef::Number(n)) => PendingCell::Number(n),

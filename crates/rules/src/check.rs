@@ -188,8 +188,10 @@ fn condition(c: &Condition, schema: &Schema, errors: &mut Vec<RuleError>) -> Nod
     let mut values = Vec::with_capacity(c.values.len());
     for literal in &c.values {
         let value = match (ty, literal) {
-            (AttrType::Text, Literal::Text(s, _)) => Some(Value::Text(s.to_lowercase())),
-            (AttrType::Text, Literal::Number { raw, .. }) => Some(Value::Text(raw.to_lowercase())),
+            (AttrType::Text, Literal::Text(s, _)) => Some(Value::Text(crate::fold(s).into_owned())),
+            (AttrType::Text, Literal::Number { raw, .. }) => {
+                Some(Value::Text(crate::fold(raw).into_owned()))
+            }
             (AttrType::Number, Literal::Number { value, .. }) => Some(Value::Number(*value)),
             (AttrType::Boolean, Literal::Bool(b, _)) => Some(Value::Bool(*b)),
             _ => None,

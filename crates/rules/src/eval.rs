@@ -51,7 +51,7 @@ fn eval(node: &Node, member: &impl Attributes) -> bool {
             values,
         } => {
             let actual = member.get(attribute).map(|v| match v {
-                Value::Text(s) => Value::Text(s.to_lowercase()),
+                Value::Text(s) => Value::Text(crate::fold(&s).into_owned()),
                 other => other,
             });
             condition(actual.as_ref(), *op, values)

@@ -21,6 +21,7 @@ mod ast;
 mod check;
 mod error;
 mod eval;
+mod fold;
 mod lexer;
 mod parser;
 mod printer;
@@ -29,6 +30,7 @@ pub use ast::{Condition, Expr, Literal, Op, Span};
 pub use check::{check, AttrType, Node, Rule, Schema};
 pub use error::RuleError;
 pub use eval::{Attributes, Value};
+pub use fold::fold;
 pub use parser::{is_keyword_word, parse};
 
 /// Longest rule text, in bytes.

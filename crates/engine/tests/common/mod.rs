@@ -1,5 +1,6 @@
 //! Random members and random rules over three attributes, one of each type, with
-//! values chosen to collide (case variants, `0` and `-0`).
+//! values chosen to collide (case variants, also beyond ASCII: `ß` and `SS`, composed and
+//! combining accents; `0` and `-0`).
 
 #![allow(dead_code)]
 
@@ -15,6 +16,10 @@ pub const TEXTS: &[&str] = &[
     "eng",
     "engineering",
     "",
+    "straße",
+    "STRASSE",
+    "zoë",
+    "ZOE\u{308}",
 ];
 pub const NUMBERS: &[f64] = &[-1.0, 0.0, -0.0, 1.0, 2.5, 3.0, 10.0];
 

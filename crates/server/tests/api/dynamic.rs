@@ -13,6 +13,7 @@ crate::on_both_stores!(
     properties_read_by_rules_cannot_be_deleted_or_retyped,
     preview_saves_nothing,
     the_change_log_records_every_membership_change,
+    text_compares_by_unicode_caseless_matching,
 );
 
 async fn setup(s: &Server) -> (String, String, String) {
@@ -549,4 +550,73 @@ async fn the_change_log_records_every_membership_change(db: TestDb) {
     assert_eq!(seen, sorted_seen, "strictly increasing (revision, seq)");
     let (_, ann_token) = (ann.clone(), s.token_for(&ann).await);
     s.get("/api/v1/changes", &ann_token).await.expect(403);
+}
+
+/// SPEC §3's case-insensitive text, beyond ASCII: `ß` matches `SS`, a final `ς` matches
+/// `Σ`, an accent typed as a combining mark matches the composed letter, in rules saved
+/// and in previews, and a member written after the rule follows it at once.
+async fn text_compares_by_unicode_caseless_matching(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    s.user_properties(&[("street", "text"), ("team", "text")])
+        .await;
+    let mut ids = Vec::new();
+    for (email, street, team) in [
+        ("a@acme.test", "Hauptstraße", "ΟΔΟΣ"),
+        ("b@acme.test", "HAUPTSTRASSE", "οδος"),
+        ("c@acme.test", "Hauptstrase", "Zoe\u{308}"),
+    ] {
+        let created = s
+            .post(
+                "/api/v1/members",
+                t,
+                json!({"kind": "user", "email": email, "properties": {"street": street, "team": team}}),
+            )
+            .await
+            .expect(201);
+        ids.push(created.id());
+    }
+    let street = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Main street", "rule": "street = \"hauptstraße\""}),
+        )
+        .await
+        .expect(201)
+        .id();
+    assert_eq!(
+        sorted(s.effective_members(&street).await),
+        sorted(vec![ids[0].clone(), ids[1].clone()])
+    );
+    let ends = s
+        .post(
+            "/api/v1/rules/preview",
+            t,
+            json!({"member_kind": "user", "rule": "street ends with SSE OR team = \"οδοσ\""}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ends.body["matches"], 2, "{}", ends.body);
+    let zoe = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Zoë", "rule": "team = \"ZOË\""}),
+        )
+        .await
+        .expect(201)
+        .id();
+    assert_eq!(s.effective_members(&zoe).await, vec![ids[2].clone()]);
+    s.patch(
+        &format!("/api/v1/members/{}", ids[0]),
+        t,
+        json!({"properties": {"team": "zo\u{eb}"}}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        sorted(s.effective_members(&zoe).await),
+        sorted(vec![ids[0].clone(), ids[2].clone()])
+    );
 }

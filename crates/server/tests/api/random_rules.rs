@@ -15,7 +15,18 @@ use crate::support::TestDb;
 
 crate::on_both_stores!(random_rules_agree_with_the_reference_evaluator);
 
-const DEPARTMENTS: &[&str] = &["Sales", "sales", "Ops", "R&D", "Eng", "eng-platform"];
+const DEPARTMENTS: &[&str] = &[
+    "Sales",
+    "sales",
+    "Ops",
+    "R&D",
+    "Eng",
+    "eng-platform",
+    "Straße",
+    "STRASSE",
+    "Zoë",
+    "ZOE\u{308}",
+];
 const DOMAINS: &[&str] = &["acme.test", "globex.test", "initech.test"];
 
 fn random_rule(rng: &mut StdRng) -> String {

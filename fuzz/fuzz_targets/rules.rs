@@ -1,16 +1,19 @@
 //! Fuzzes the rule parser and checker: any input either fails with errors whose spans lie
 //! inside the text, or parses to a tree that prints and parses back to itself (when the
-//! printed form is within the length limit).
+//! printed form is within the length limit); and folding any text for comparison is
+//! idempotent.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use roster_rules::{check, parse, AttrType, Schema, MAX_RULE_BYTES};
+use roster_rules::{check, fold, parse, AttrType, Schema, MAX_RULE_BYTES};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let folded = fold(text);
+    assert_eq!(fold(&folded), folded, "folding is idempotent");
     let schema = Schema::new()
         .with("department", AttrType::Text)
         .with("email_domain", AttrType::Text)

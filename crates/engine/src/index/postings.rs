@@ -1,6 +1,6 @@
 //! The members holding one value of an attribute.
 
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 /// A posting set. Most values of a high-cardinality attribute (emails, names, cost
 /// centres) are held by exactly one member, and a bitmap for each would cost about a
@@ -84,20 +84,33 @@ impl Postings {
 }
 
 /// The union of many values' postings. Merging hundreds of small sets one by one into a
-/// growing bitmap is what made text conditions slow; instead the slots are collected and
-/// the bitmap built in one pass: from the sorted slots when they are few, from a dense
-/// bit array (an eighth of a byte per member) when they are many, which avoids the sort.
+/// growing bitmap is what made text conditions slow; instead the slots of small sets are
+/// collected and their bitmap built in one pass: from the sorted slots when they are few,
+/// from a dense bit array (an eighth of a byte per member) when they are many, which
+/// avoids the sort. Large sets are merged all at once ([`MultiOps::union`]), which turns
+/// a chunk into a bit array once instead of merging sorted arrays pair by pair.
 pub(crate) fn union<'a>(postings: impl IntoIterator<Item = &'a Postings>) -> RoaringBitmap {
-    let mut out = RoaringBitmap::new();
+    let mut large: Vec<&RoaringBitmap> = Vec::new();
     let mut slots: Vec<u32> = Vec::new();
     for p in postings {
         match p {
             Postings::Empty => {}
             Postings::One(only) => slots.push(*only),
-            Postings::Many(set) if set.len() > 4096 => out |= set.as_ref(),
+            Postings::Many(set) if set.len() > 4096 => large.push(set),
             Postings::Many(set) => slots.extend(set.iter()),
         }
     }
+    let small = from_slots(slots);
+    match large.as_slice() {
+        [] => small,
+        [one] => small | *one,
+        _ => std::iter::once(&small).chain(large).union(),
+    }
+}
+
+/// The set of some slots, in any order and possibly repeated.
+fn from_slots(mut slots: Vec<u32>) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
     if slots.len() > 4096 {
         let highest = slots.iter().copied().max().unwrap_or(0) as usize;
         let mut bytes = vec![0u8; highest / 8 + 1];

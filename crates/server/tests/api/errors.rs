@@ -52,12 +52,25 @@ async fn malformed_bodies_are_400_and_wrong_values_422(db: TestDb) {
         .as_array()
         .unwrap()
         .len();
-    for body in [
-        &b"{"[..],
-        b"not json",
-        b"",
-        b"{\"kind\": \"user\",}",
-        b"[1,2",
+    let twice = "appears twice";
+    for (body, says) in [
+        (&b"{"[..], "malformed"),
+        (b"not json", "malformed"),
+        (b"", "empty"),
+        (b"{\"kind\": \"user\",}", "malformed"),
+        (b"[1,2", "malformed"),
+        (
+            b"{\"kind\": \"user\", \"email\": \"a@b.test\", \"email\": \"c@d.test\"}",
+            twice,
+        ),
+        (
+            b"{\"kind\": \"user\", \"properties\": {\"x\": 1, \"x\": 2}}",
+            twice,
+        ),
+        (
+            b"{\"kind\": \"user\", \"tags\": [{\"a\": 1, \"a\": 1}]}",
+            twice,
+        ),
     ] {
         let answer = s
             .raw(Method::POST, "/api/v1/members", t, body.to_vec())
@@ -67,6 +80,8 @@ async fn malformed_bodies_are_400_and_wrong_values_422(db: TestDb) {
             .as_str()
             .unwrap()
             .ends_with("bad-request"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail}");
     }
     let unknown = s
         .post(

@@ -78,6 +78,7 @@ pub async fn list(
         .changes_after(auth.workspace, after, fetch)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let revision = resume_revision(query.after.unwrap_or(0), revision, &items, limit);
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|c| position_cursor(c.revision, c.seq))
@@ -89,4 +90,85 @@ pub async fn list(
         next_cursor,
         revision,
     }))
+}
+
+/// The revision a reader of this page has seen every change up to, so that asking next
+/// with `after` set to it neither repeats nor skips one. `fetched` holds the page's
+/// `limit` changes and, if there are more, the first of the next page.
+///
+/// The changes come from the store, which may hold revisions this server has not applied
+/// yet (another server wrote them a moment ago), so a complete page vouches for the later
+/// of the server's revision and its own last change. Revisions commit in order (each
+/// write holds the workspace's row until it commits), so no earlier one can appear later.
+/// A page cut short vouches only for the revisions it holds whole: its last revision,
+/// less one when that revision goes on past the page.
+fn resume_revision(
+    after: Revision,
+    applied: Revision,
+    fetched: &[ChangeRecord],
+    limit: usize,
+) -> Revision {
+    let last = fetched.get(..limit).unwrap_or(fetched).last();
+    match (last, fetched.get(limit)) {
+        (Some(last), Some(next)) if next.revision == last.revision => last.revision - 1,
+        (Some(last), Some(_)) => last.revision,
+        (Some(last), None) => applied.max(last.revision),
+        (None, _) => applied,
+    }
+    .max(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_model::{ChangeKind, ChangeRecord};
+
+    use super::resume_revision;
+
+    fn change(revision: i64, seq: i32) -> ChangeRecord {
+        ChangeRecord {
+            revision,
+            seq,
+            group_id: uuid::Uuid::nil(),
+            member_id: Some(uuid::Uuid::nil()),
+            role_id: None,
+            change: ChangeKind::Added,
+            cause: "manual".into(),
+            at: roster_model::from_micros(0),
+        }
+    }
+
+    #[test]
+    fn a_complete_page_vouches_for_its_last_change_even_past_this_server() {
+        let page = [change(11, 0), change(12, 0), change(12, 1)];
+        assert_eq!(
+            resume_revision(10, 11, &page, 100),
+            12,
+            "the store is ahead"
+        );
+        assert_eq!(
+            resume_revision(10, 15, &page, 100),
+            15,
+            "the server is ahead"
+        );
+        assert_eq!(resume_revision(10, 15, &[], 100), 15);
+        assert_eq!(
+            resume_revision(20, 15, &[], 100),
+            20,
+            "never behind `after`"
+        );
+    }
+
+    #[test]
+    fn a_page_cut_short_vouches_only_for_whole_revisions() {
+        let fetched = [change(11, 0), change(12, 0), change(12, 1)];
+        assert_eq!(
+            resume_revision(10, 30, &fetched, 2),
+            11,
+            "revision 12 goes on"
+        );
+        let fetched = [change(11, 0), change(12, 0), change(13, 0)];
+        assert_eq!(resume_revision(10, 30, &fetched, 2), 12);
+        let fetched = [change(11, 0), change(11, 1)];
+        assert_eq!(resume_revision(10, 30, &fetched, 1), 10);
+    }
 }

@@ -1,13 +1,16 @@
 //! Extractors that turn every bad input into a precise problem: the bearer token, JSON
 //! bodies, ids in paths, pagination.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 use base64::Engine;
-use roster_model::{Actor, Id};
+use roster_model::{Actor, Id, Revision};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -45,6 +48,15 @@ impl FromRequestParts<AppState> for Auth {
         if !active {
             return Err(ApiError::unauthorized("the token's member is deactivated"));
         }
+        if let Some(revision) = at_least_revision(&parts.headers)? {
+            state
+                .roster
+                .wait_for_revision(&handle, workspace, revision)
+                .await?;
+        }
+        if let Some(served) = parts.extensions.get::<ServedRevision>() {
+            served.0.store(handle.revision(), Ordering::Relaxed);
+        }
         Ok(Auth {
             workspace,
             handle,
@@ -52,6 +64,50 @@ impl FromRequestParts<AppState> for Auth {
         })
     }
 }
+
+/// The request header that asks this server to have applied a revision before it
+/// answers: how a client that wrote through one server reads its own write through
+/// another, on any endpoint.
+pub const AT_LEAST_REVISION: &str = "roster-at-least-revision";
+
+/// The revision a `Roster-At-Least-Revision` header asks for.
+fn at_least_revision(headers: &HeaderMap) -> Result<Option<Revision>, ApiError> {
+    let Some(raw) = headers.get(AT_LEAST_REVISION) else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<Revision>().ok())
+        .filter(|r| *r >= 0)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request("Roster-At-Least-Revision must be a revision: 0 or more")
+        })
+}
+
+/// The revision this server had applied when a request was authenticated, kept for the
+/// answer's `Roster-Revision` header (`-1` until then).
+#[derive(Clone)]
+pub struct ServedRevision(Arc<AtomicI64>);
+
+/// Says on every authenticated answer which revision it reflects at least: the
+/// `Roster-Revision` header, unless the handler set it (a write names the revision it
+/// produced).
+pub async fn say_revision(mut request: Request, next: Next) -> Response {
+    let served = ServedRevision(Arc::new(AtomicI64::new(-1)));
+    request.extensions_mut().insert(served.clone());
+    let mut response = next.run(request).await;
+    let revision = served.0.load(Ordering::Relaxed);
+    if revision >= 0 && !response.headers().contains_key(REVISION_HEADER) {
+        response
+            .headers_mut()
+            .insert(REVISION_HEADER, HeaderValue::from(revision));
+    }
+    response
+}
+
+/// The answer header that names a revision.
+pub const REVISION_HEADER: &str = "roster-revision";
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -66,7 +66,8 @@ pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
         .merge(audit::routes())
         .merge(changes::routes())
         .merge(workspace::routes())
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", get(openapi::document))
+        .layer(axum::middleware::from_fn(extract::say_revision));
     Router::new()
         .route(
             "/healthz",
@@ -102,7 +103,7 @@ pub fn written<T: Serialize>(status: StatusCode, item: T, revision: Revision) ->
     let mut response = (status, Json(Written { item, revision })).into_response();
     response
         .headers_mut()
-        .insert("roster-revision", HeaderValue::from(revision));
+        .insert(extract::REVISION_HEADER, HeaderValue::from(revision));
     response
 }
 

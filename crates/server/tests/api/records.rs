@@ -18,6 +18,7 @@ crate::on_both_stores!(
     data_survives_a_restart,
     a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole,
     a_write_the_store_refuses_at_commit_leaves_no_trace,
+    reads_say_their_revision_and_can_wait_for_another_servers_write,
 );
 
 async fn tokens_are_created_listed_and_revoked(db: TestDb) {
@@ -487,4 +488,115 @@ async fn a_write_the_store_refuses_at_commit_leaves_no_trace(db: TestDb) {
     assert_eq!(items.len(), 1, "{}", log.body);
     assert_eq!(items[0]["member_id"], ann.as_str());
     assert_eq!(items[0]["change"], "added");
+}
+
+/// Several servers on one store: every answer says which revision it reflects
+/// (`Roster-Revision`), any request can ask this server to have applied a revision first
+/// (`Roster-At-Least-Revision`), and the change log, read from the store, never tells a
+/// reader to resume before a change it has just listed.
+async fn reads_say_their_revision_and_can_wait_for_another_servers_write(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    s.user_properties(&[("team", "text")]).await;
+    let red = s
+        .post(
+            "/api/v1/groups",
+            t,
+            json!({"name": "Red", "membership": "dynamic", "rule": "team = red"}),
+        )
+        .await
+        .expect(201);
+    let (red, before) = (red.id(), red.body["revision"].as_i64().unwrap());
+    let listed = s.get("/api/v1/members", t).await.expect(200);
+    assert_eq!(
+        listed.headers["roster-revision"],
+        before.to_string().as_str()
+    );
+
+    // Another server writes a member the rule takes.
+    let other = Roster::open(&s.db.url).await.unwrap();
+    let workspace = s.workspace.parse().unwrap();
+    let (member, written) = other
+        .write(workspace, Actor::Cli, |ctx| {
+            roster_ops::members::create(
+                ctx,
+                serde_json::from_value(
+                    json!({"kind": "user", "email": "zed@acme.test", "properties": {"team": "red"}}),
+                )
+                .unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    assert!(written > before);
+    // The change log comes from the store, which may be ahead of this server: its
+    // `revision` still covers every change it lists.
+    let log = s
+        .get(&format!("/api/v1/changes?after={before}"), t)
+        .await
+        .expect(200);
+    let listed: Vec<i64> = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["revision"].as_i64().unwrap())
+        .collect();
+    assert!(listed.contains(&written), "{}", log.body);
+    let resume = log.body["revision"].as_i64().unwrap();
+    assert!(resume >= written, "resume from {resume} repeats {written}");
+    let again = s
+        .get(&format!("/api/v1/changes?after={resume}"), t)
+        .await
+        .expect(200);
+    assert_eq!(again.body["items"], json!([]), "nothing is listed twice");
+
+    // Asked for the other server's revision, this one answers with the write in.
+    let waited = s
+        .client
+        .get(format!("{}/api/v1/groups/{red}/members", s.base))
+        .bearer_auth(t)
+        .header("Roster-At-Least-Revision", written.to_string())
+        .send()
+        .await
+        .unwrap();
+    let waited = Server::answer(waited).await.expect(200);
+    let served: i64 = waited.headers["roster-revision"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(served >= written);
+    let ids: Vec<&str> = waited.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["member_id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![member.id.to_string().as_str()]);
+
+    for bad in ["soon", "-1", "1.5"] {
+        let refused = s
+            .client
+            .get(format!("{}/api/v1/members", s.base))
+            .bearer_auth(t)
+            .header("Roster-At-Least-Revision", bad)
+            .send()
+            .await
+            .unwrap();
+        Server::answer(refused).await.expect(400);
+    }
+    let started = Instant::now();
+    let unreached = s
+        .client
+        .get(format!("{}/api/v1/members", s.base))
+        .bearer_auth(t)
+        .header("Roster-At-Least-Revision", (written + 1_000).to_string())
+        .send()
+        .await
+        .unwrap();
+    Server::answer(unreached).await.expect(409);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited first"
+    );
 }

@@ -120,6 +120,7 @@ fn main() {
     let mut apply_times = Vec::with_capacity(args.changes as usize);
     let mut predict_times = Vec::with_capacity(args.changes as usize);
     let mut changed_memberships = 0usize;
+    let mut flips_per_change = Vec::with_capacity(args.changes as usize);
     let mut by_class: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
     for _ in 0..args.changes {
         let id = ids[rng.gen_range(0..ids.len())];
@@ -133,6 +134,7 @@ fn main() {
         let changes = state.membership_changes(&events);
         predict_times.push(started.elapsed());
         changed_memberships += changes.len();
+        flips_per_change.push(changes.len());
         revision += 1;
         let started = Instant::now();
         state.apply(revision, &events);
@@ -227,6 +229,17 @@ fn main() {
             micros(percentile(times, 0.99))
         );
     }
+    flips_per_change.sort_unstable();
+    let flips_at = |q: f64| {
+        let at = ((flips_per_change.len() as f64 - 1.0) * q).round() as usize;
+        flips_per_change.get(at).copied().unwrap_or(0)
+    };
+    println!(
+        "memberships one attribute change moves (the member into or out of a group): p50 {}, p90 {}, p99 {}",
+        flips_at(0.5),
+        flips_at(0.9),
+        flips_at(0.99)
+    );
     let density =
         memberships as f64 / (f64::from(args.groups.max(1)) * f64::from(args.members.max(1)));
     println!("effective memberships: {memberships} over {} groups ({empty} empty), an average group holds {:.1}% of members (OR share {}); {changed_memberships} membership changes over {} attribute changes", args.groups, density * 100.0, args.or_share, args.changes);

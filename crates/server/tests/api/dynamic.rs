@@ -576,15 +576,9 @@ async fn text_compares_by_unicode_caseless_matching(db: TestDb) {
             .expect(201);
         ids.push(created.id());
     }
-    let street = s
-        .post(
-            "/api/v1/groups",
-            t,
-            json!({"name": "Main street", "rule": "street = \"hauptstraße\""}),
-        )
-        .await
-        .expect(201)
-        .id();
+    let (street, _) = s
+        .dynamic_group("Main street", "street = \"hauptstraße\"")
+        .await;
     assert_eq!(
         sorted(s.effective_members(&street).await),
         sorted(vec![ids[0].clone(), ids[1].clone()])
@@ -598,15 +592,7 @@ async fn text_compares_by_unicode_caseless_matching(db: TestDb) {
         .await
         .expect(200);
     assert_eq!(ends.body["matches"], 2, "{}", ends.body);
-    let zoe = s
-        .post(
-            "/api/v1/groups",
-            t,
-            json!({"name": "Zoë", "rule": "team = \"ZOË\""}),
-        )
-        .await
-        .expect(201)
-        .id();
+    let (zoe, _) = s.dynamic_group("Zoë", "team = \"ZOË\"").await;
     assert_eq!(s.effective_members(&zoe).await, vec![ids[2].clone()]);
     s.patch(
         &format!("/api/v1/members/{}", ids[0]),

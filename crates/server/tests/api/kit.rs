@@ -348,6 +348,36 @@ impl Server {
             .id()
     }
 
+    /// Creates a dynamic user group as the admin; returns its id and the revision the
+    /// write produced.
+    pub async fn dynamic_group(&self, name: &str, rule: &str) -> (String, i64) {
+        let created = self
+            .post(
+                "/api/v1/groups",
+                &self.admin_token,
+                json!({"name": name, "membership": "dynamic", "rule": rule}),
+            )
+            .await
+            .expect(201);
+        let revision = created.body["revision"]
+            .as_i64()
+            .expect("a write's revision");
+        (created.id(), revision)
+    }
+
+    /// GETs `path` as `token` with one extra request header.
+    pub async fn get_with(&self, path: &str, token: &str, header: (&str, &str)) -> Answer {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header(header.0, header.1)
+            .send()
+            .await
+            .expect("request sent");
+        Self::answer(response).await
+    }
+
     /// Adds a member to a group as `token`.
     pub async fn add(&self, group: &str, member: &str, token: &str) -> Answer {
         self.post(

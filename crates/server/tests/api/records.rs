@@ -424,15 +424,7 @@ async fn a_write_the_store_refuses_at_commit_leaves_no_trace(db: TestDb) {
     let t = &s.admin_token;
     s.user_properties(&[("team", "text")]).await;
     let (ann, _) = s.user("ann@acme.test").await;
-    let red = s
-        .post(
-            "/api/v1/groups",
-            t,
-            json!({"name": "Red", "membership": "dynamic", "rule": "team = red"}),
-        )
-        .await
-        .expect(201);
-    let (red, before) = (red.id(), red.body["revision"].as_i64().unwrap());
+    let (red, before) = s.dynamic_group("Red", "team = red").await;
     crate::support::refuse_writes_mentioning(&s.db, "poisoned").await;
 
     let refused = s
@@ -498,15 +490,7 @@ async fn reads_say_their_revision_and_can_wait_for_another_servers_write(db: Tes
     let s = Server::start(db).await;
     let t = &s.admin_token;
     s.user_properties(&[("team", "text")]).await;
-    let red = s
-        .post(
-            "/api/v1/groups",
-            t,
-            json!({"name": "Red", "membership": "dynamic", "rule": "team = red"}),
-        )
-        .await
-        .expect(201);
-    let (red, before) = (red.id(), red.body["revision"].as_i64().unwrap());
+    let (red, before) = s.dynamic_group("Red", "team = red").await;
     let listed = s.get("/api/v1/members", t).await.expect(200);
     assert_eq!(
         listed.headers["roster-revision"],
@@ -551,15 +535,15 @@ async fn reads_say_their_revision_and_can_wait_for_another_servers_write(db: Tes
     assert_eq!(again.body["items"], json!([]), "nothing is listed twice");
 
     // Asked for the other server's revision, this one answers with the write in.
+    let at_least = "Roster-At-Least-Revision";
     let waited = s
-        .client
-        .get(format!("{}/api/v1/groups/{red}/members", s.base))
-        .bearer_auth(t)
-        .header("Roster-At-Least-Revision", written.to_string())
-        .send()
+        .get_with(
+            &format!("/api/v1/groups/{red}/members"),
+            t,
+            (at_least, &written.to_string()),
+        )
         .await
-        .unwrap();
-    let waited = Server::answer(waited).await.expect(200);
+        .expect(200);
     let served: i64 = waited.headers["roster-revision"]
         .to_str()
         .unwrap()
@@ -575,26 +559,15 @@ async fn reads_say_their_revision_and_can_wait_for_another_servers_write(db: Tes
     assert_eq!(ids, vec![member.id.to_string().as_str()]);
 
     for bad in ["soon", "-1", "1.5"] {
-        let refused = s
-            .client
-            .get(format!("{}/api/v1/members", s.base))
-            .bearer_auth(t)
-            .header("Roster-At-Least-Revision", bad)
-            .send()
+        s.get_with("/api/v1/members", t, (at_least, bad))
             .await
-            .unwrap();
-        Server::answer(refused).await.expect(400);
+            .expect(400);
     }
     let started = Instant::now();
-    let unreached = s
-        .client
-        .get(format!("{}/api/v1/members", s.base))
-        .bearer_auth(t)
-        .header("Roster-At-Least-Revision", (written + 1_000).to_string())
-        .send()
+    let far = (written + 1_000).to_string();
+    s.get_with("/api/v1/members", t, (at_least, &far))
         .await
-        .unwrap();
-    Server::answer(unreached).await.expect(409);
+        .expect(409);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "it waited first"

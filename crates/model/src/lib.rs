@@ -24,7 +24,7 @@ pub use invitation::{Delivery, DeliveryState, Invitation, InvitationState, Issue
 pub use member::{Member, MemberKind, MemberState, UserType};
 pub use property::{PropertyDef, PropertyType, PropertyValue};
 pub use role::{Category, Grant, GrantMask, ObjectType, Privilege, Role, RoleAssignment};
-pub use scim::{ScimMapping, ScimResource, ScimResourceType, ScimToken};
+pub use scim::{ScimLink, ScimMapping, ScimResource, ScimResourceType, ScimToken};
 pub use token::TokenRecord;
 pub use workspace::Workspace;
 

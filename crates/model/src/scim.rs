@@ -1,4 +1,4 @@
-//! What Roster keeps for SCIM provisioning (issue 6): the identity provider's tokens, the
+//! What Roster keeps for SCIM provisioning: the identity provider's tokens, the
 //! SCIM side of provisioned users and groups, and the mapping from SCIM attributes to
 //! member properties.
 
@@ -68,6 +68,23 @@ pub struct ScimResource {
     /// When the identity provider last changed it.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: Timestamp,
+    /// Set when an admin linked the member to the identity provider by hand. Only a
+    /// linked user may be written over SCIM while it is an admin: the link is the
+    /// admin's explicit, audited consent that the identity provider holding a SCIM token
+    /// manages an account with every privilege.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked: Option<ScimLink>,
+}
+
+/// An admin's link of an existing member to the identity provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScimLink {
+    /// The admin who linked it; `None` for the command line.
+    #[serde(default)]
+    pub by: Option<Id>,
+    /// When it was linked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
 }
 
 impl ScimResource {

@@ -391,8 +391,8 @@ fn addresses(ctx: &Ctx, emails: &[String]) -> Result<Vec<(String, Option<Member>
         };
         let email = match validate::email("emails", raw) {
             Ok(email) => email,
-            Err(_) => {
-                errors.push(refuse(format!("`{raw}` is not a valid email address")));
+            Err(error) => {
+                errors.push(refuse(error.to_string()));
                 continue;
             }
         };
@@ -603,28 +603,31 @@ pub fn delivered(
 /// What accepting an invitation did.
 #[derive(Debug, Clone)]
 pub struct Accepted {
-    /// The member, new or found by its address.
+    /// The member the acceptance created.
     pub member: Member,
-    /// Whether the member was created by this acceptance.
-    pub created: bool,
     /// The groups it joined now.
     pub joined: Vec<Id>,
     /// Invited groups it did not join, each with why (deleted, no longer static, the
     /// inviter no longer belongs to it).
     pub skipped: Vec<(Id, String)>,
-    /// The API token issued to the member; its secret is the caller's. `None` when the
-    /// member existed and the link was handed to the inviter rather than mailed: then
-    /// holding the link proves nothing about owning the address, and an API token for an
-    /// existing account is not given for it.
-    pub token: Option<TokenRecord>,
+    /// The API token issued to the new member; its secret is the caller's.
+    pub token: TokenRecord,
 }
 
-/// Accepts the invitation whose current token has `hash`: creates the team member (or
-/// finds the one with the invited address), records it in the invited groups (source
-/// `invitation`, added by the inviter), issues it an API token (see [`Accepted::token`])
-/// and spends the invitation. An invitation whose inviter is no longer an active member
-/// is unusable; one none of whose groups can be joined any more is refused (`409`) and
-/// stays pending. Run as [`Actor::System`]; the audit names the invitee as the actor.
+/// Accepts the invitation whose current token has `hash`: creates the team member,
+/// records it in the invited groups (source `invitation`, added by the inviter), issues
+/// it an API token and spends the invitation. An invitation whose inviter is no longer an
+/// active member is unusable; one none of whose groups can be joined any more is refused
+/// (`409`) and stays pending. Run as [`Actor::System`]; the audit names the invitee as
+/// the actor.
+///
+/// An invitation is only ever made for an address no member holds (an existing member
+/// is added to the groups at once instead), so it is bound to no member. Accepting it
+/// never yields a credential for a member that exists: if a member holds the address by
+/// the time the link is used (created since, or re-addressed since, by an admin or an
+/// identity provider), the acceptance is refused and the invitation stays pending. Who
+/// can rewrite a member's email therefore cannot turn an invitation into that member's
+/// token.
 pub fn accept(
     ctx: &Ctx,
     hash: &str,
@@ -644,37 +647,27 @@ pub fn accept(
             return Err(OpError::NotFound(UNUSABLE.into()));
         }
     }
-    let existing = ctx.state.member_by_email(&invitation.email);
-    let (member, created) = match existing {
-        Some(m) if m.kind != MemberKind::User => {
-            return Err(OpError::conflict(
-                "the invited address now belongs to a customer; ask the inviter for help",
-            ))
-        }
-        Some(m) if !m.is_active() => return Err(OpError::conflict(
-            "the member with the invited address is deactivated; an admin must reactivate it first",
-        )),
-        Some(m) => (m, false),
-        None => {
-            let display_name = match display_name {
-                Some(name) => validate::name("display_name", name)?,
-                None => invitation.email.clone(),
-            };
-            let member = Member {
-                id: new_id(),
-                kind: MemberKind::User,
-                user_type: Some(UserType::TeamMember),
-                email: Some(invitation.email.clone()),
-                display_name,
-                state: MemberState::Active,
-                account: None,
-                email_verified: None,
-                properties: BTreeMap::new(),
-                created_at: ctx.now,
-                updated_at: ctx.now,
-            };
-            (member, true)
-        }
+    if ctx.state.member_by_email(&invitation.email).is_some() {
+        return Err(OpError::conflict(
+            "the invited address now belongs to a member that did not hold it when the invitation was sent; an invitation only creates a new member, so ask the inviter to add that member to the groups instead",
+        ));
+    }
+    let display_name = match display_name {
+        Some(name) => validate::name("display_name", name)?,
+        None => invitation.email.clone(),
+    };
+    let member = Member {
+        id: new_id(),
+        kind: MemberKind::User,
+        user_type: Some(UserType::TeamMember),
+        email: Some(invitation.email.clone()),
+        display_name,
+        state: MemberState::Active,
+        account: None,
+        email_verified: None,
+        properties: BTreeMap::new(),
+        created_at: ctx.now,
+        updated_at: ctx.now,
     };
     let invitee = Ctx {
         actor: Actor::Member { id: member.id },
@@ -682,32 +675,27 @@ pub fn accept(
     };
     let mut outcome = Outcome::unchanged(Accepted {
         member: member.clone(),
-        created,
         joined: Vec::new(),
         skipped: Vec::new(),
-        token: (created || invitation.delivery.state != DeliveryState::Manual).then(|| {
-            TokenRecord {
-                id: new_id(),
-                member_id: member.id,
-                hash: token_hash,
-                name: Some("invitation".into()),
-                created_by: Some(member.id),
-                created_at: ctx.now,
-            }
-        }),
+        token: TokenRecord {
+            id: new_id(),
+            member_id: member.id,
+            hash: token_hash,
+            name: Some("invitation".into()),
+            created_by: Some(member.id),
+            created_at: ctx.now,
+        },
     });
-    if created {
-        outcome.audit.push(invitee.audit(
-            "member.create",
-            "member",
-            Some(member.id),
-            NOTHING,
-            Some(&member),
-        ));
-        outcome.events.push(Event::MemberUpserted {
-            member: member.clone(),
-        });
-    }
+    outcome.audit.push(invitee.audit(
+        "member.create",
+        "member",
+        Some(member.id),
+        NOTHING,
+        Some(&member),
+    ));
+    outcome.events.push(Event::MemberUpserted {
+        member: member.clone(),
+    });
     let mut groups: Vec<(&Group, MembershipSource, Option<Id>)> = Vec::new();
     for id in &invitation.groups {
         match joinable(ctx, invitation, id) {
@@ -727,31 +715,25 @@ pub fn accept(
             reasons.join("; ")
         )));
     }
-    if created {
-        if let Some(platform) = ctx.state.default_group(DefaultGroup::PlatformUsers) {
-            if !groups.iter().any(|(g, _, _)| g.id == platform.id) {
-                groups.push((platform, MembershipSource::System, None));
-            }
+    if let Some(platform) = ctx.state.default_group(DefaultGroup::PlatformUsers) {
+        if !groups.iter().any(|(g, _, _)| g.id == platform.id) {
+            groups.push((platform, MembershipSource::System, None));
         }
     }
     for (group, source, by) in groups {
-        if created || ctx.state.static_membership(&group.id, &member.id).is_none() {
-            record_member_by(&invitee, &mut outcome, group, member.id, source, by);
-            outcome.value.joined.push(group.id);
-        }
+        record_member_by(&invitee, &mut outcome, group, member.id, source, by);
+        outcome.value.joined.push(group.id);
     }
-    if let Some(token) = outcome.value.token.clone() {
-        let shown =
-            serde_json::json!({"id": token.id, "member_id": member.id, "name": "invitation"});
-        outcome.audit.push(invitee.audit(
-            "token.create",
-            "token",
-            Some(token.id),
-            NOTHING,
-            Some(&shown),
-        ));
-        outcome.events.push(Event::TokenCreated { token });
-    }
+    let token = outcome.value.token.clone();
+    let shown = serde_json::json!({"id": token.id, "member_id": member.id, "name": "invitation"});
+    outcome.audit.push(invitee.audit(
+        "token.create",
+        "token",
+        Some(token.id),
+        NOTHING,
+        Some(&shown),
+    ));
+    outcome.events.push(Event::TokenCreated { token });
     let mut after = invitation.clone();
     after.state = InvitationState::Accepted;
     after.accepted_by = Some(member.id);

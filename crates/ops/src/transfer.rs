@@ -524,6 +524,7 @@ mod tests {
             version: 1,
             created_at: admin.created_at,
             updated_at: admin.created_at,
+            linked: None,
         };
         let mut stray = records.clone();
         stray.push(Record::ScimResource(scim_user(roster_model::new_id(), "x")));

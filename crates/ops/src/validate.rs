@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use roster_engine::WorkspaceState;
 use roster_model::{MemberKind, PropertyType, PropertyValue};
 use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
 
 use crate::OpError;
 
@@ -30,9 +32,14 @@ const MAX_DESCRIPTION: usize = 4_000;
 const MAX_TEXT_VALUE: usize = 4_000;
 
 /// An email address as Roster accepts it: one `@`, a local part, and a domain with a dot,
-/// no spaces, at most 254 bytes (RFC 5321). Returns the address trimmed.
+/// no spaces, at most 254 bytes (RFC 5321). Returns the address trimmed and in Unicode
+/// normalisation form KC, so that look-alike spellings of one address (a full-width `ａ`,
+/// a ligature, a composed or decomposed accent) are stored, compared and kept unique as
+/// one. An address whose local part or a domain label mixes scripts (a Cyrillic `а`
+/// among Latin letters: Unicode TR39 mixed-script detection) is refused: it would look
+/// like another member's address while being a different one.
 pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
-    let email = raw.trim();
+    let email: String = raw.trim().nfkc().collect();
     let valid = email.len() <= 254
         // The characters that make a mail header more than one plain address (a display
         // name, a comment, a second address) are refused, so the address a mail server
@@ -50,17 +57,71 @@ pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
             }
             None => false,
         };
-    if valid {
-        Ok(email.to_owned())
-    } else {
-        Err(OpError::invalid(
+    if !valid {
+        return Err(OpError::invalid(
             field,
             format!("`{raw}` is not a valid email address"),
-        ))
+        ));
     }
+    if let Some(part) = mixed_script_part(&email) {
+        return Err(OpError::invalid(
+            field,
+            format!("`{raw}` mixes scripts in `{part}` (for instance a Cyrillic or Greek letter among Latin ones), so it could pass for another address; write each part in one script"),
+        ));
+    }
+    if let Some(c) = email.chars().find(|c| is_format_control(*c)) {
+        return Err(OpError::invalid(
+            field,
+            format!(
+                "`{raw}` contains the invisible character U+{:04X}",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(email)
 }
 
-/// A name for people: trimmed, not empty, at most 200 characters.
+/// The first part of an address (the local part, or one label of the domain) whose
+/// letters are not all of one script, per Unicode TR39's mixed-script detection.
+fn mixed_script_part(email: &str) -> Option<&str> {
+    let (local, domain) = email.split_once('@')?;
+    std::iter::once(local)
+        .chain(domain.split('.'))
+        .find(|part| !part.is_single_script())
+}
+
+/// Characters that change how text around them is laid out or read without being
+/// seen: the bidirectional embeddings, overrides and isolates (which can make a name
+/// read as another), and zero-width and other format characters.
+fn is_format_control(c: char) -> bool {
+    matches!(c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // bidi embeddings, overrides, isolates
+        | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}'
+        | '\u{061C}' | '\u{180E}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Characters that show nothing on their own: spaces, format characters, and the blank
+/// letters some scripts have (Hangul fillers, the Braille blank, variation selectors).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || is_format_control(c)
+        || matches!(
+            c,
+            '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{FE00}'..='\u{FE0F}'
+        )
+}
+
+/// A name for people: trimmed, not empty, at most 200 characters, with no control
+/// character, no bidirectional override (which can make a name read as another in a
+/// list) and at least one visible character.
 pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
     let name = raw.trim();
     if name.is_empty() {
@@ -73,6 +134,24 @@ pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
         return Err(OpError::invalid(
             field,
             format!("{field} must be at most {MAX_NAME} printable characters"),
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(OpError::invalid(
+            field,
+            format!(
+                "{field} contains the bidirectional control U+{:04X}, which can make it read as another name",
+                u32::from(c)
+            ),
+        ));
+    }
+    if name.chars().all(is_invisible) {
+        return Err(OpError::invalid(
+            field,
+            format!("{field} must contain a visible character, not only invisible ones"),
         ));
     }
     Ok(name.to_owned())

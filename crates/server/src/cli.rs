@@ -85,7 +85,7 @@ enum RulesCommand {
 #[derive(Debug, Args)]
 struct Database {
     /// `sqlite://PATH` or `postgres://…`.
-    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
 }
 
@@ -105,9 +105,9 @@ struct Serve {
     public_url: Option<String>,
     /// The SMTP server invitation emails go through: `smtp://host:port` (plain),
     /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465`, with `user:password@`
-    /// for authentication. Without it, invitation links are returned to the inviter and
-    /// logged.
-    #[arg(long, env = "ROSTER_SMTP_URL")]
+    /// for authentication. Without it, invitation links are returned to the inviter (never
+    /// logged).
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The sender of invitation emails.
     #[arg(
@@ -397,9 +397,12 @@ async fn open_workspace(
 }
 
 async fn open(database: &Database) -> Result<Arc<Roster>, String> {
-    Roster::open(&database.database_url)
-        .await
-        .map_err(|e| format!("cannot open {}: {e}", database.database_url))
+    Roster::open(&database.database_url).await.map_err(|e| {
+        format!(
+            "cannot open {}: {e}",
+            crate::redact::url(&database.database_url)
+        )
+    })
 }
 
 async fn run_serve(serve: Serve) -> Result<(), String> {

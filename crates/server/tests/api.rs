@@ -21,6 +21,8 @@ mod errors;
 mod groups;
 #[path = "api/invitations.rs"]
 mod invitations;
+#[path = "api/lookalikes.rs"]
+mod lookalikes;
 #[path = "api/members.rs"]
 mod members;
 #[path = "api/random_access.rs"]

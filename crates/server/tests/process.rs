@@ -21,6 +21,7 @@ on_both_stores!(
     an_invitation_committed_before_kill_9_is_mailed_once_after_restart,
     export_then_import_reproduces_a_workspace,
     a_scim_token_from_the_cli_provisions_through_a_running_server,
+    no_secret_handed_out_reaches_the_log,
 );
 
 fn roster(args: &[&str]) -> Command {
@@ -798,4 +799,130 @@ async fn a_scim_token_from_the_cli_provisions_through_a_running_server(db: TestD
     assert_eq!(status, 200);
     assert_eq!(member["email"], json!("cli@acme.test"));
     sigterm(served).await;
+}
+
+/// Every secret a whole run hands out (API tokens, a SCIM token, an invitation link, the
+/// token an acceptance returns, the database password) is searched for in everything the
+/// server printed, at the most verbose log level. Only the first admin's token may
+/// appear, once, on the line that shows it.
+async fn no_secret_handed_out_reaches_the_log(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    // A password in the URL: PostgreSQL here trusts local connections and never asks
+    // for it, so the URL works and the password must still never be printed.
+    let password = "hunter2-db-secret";
+    let url = match db.url.strip_prefix("postgres://postgres@") {
+        Some(rest) => format!("postgres://postgres:{password}@{rest}"),
+        None => db.url.clone(),
+    };
+    let acme = create_workspace(&url, "Acme", "admin@example.com").await;
+    let admin = acme["token"].as_str().unwrap().to_owned();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = roster(&["serve", "--listen", &listen, "--database-url", &url])
+        .env("ROSTER_LOG", "trace")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let collect = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            if let Some(stream) = stream {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    out.push(line);
+                }
+            }
+            out
+        })
+    };
+    let stdout = collect(child.stdout.take().map(|s| Box::new(s) as _));
+    let stderr = collect(child.stderr.take().map(|s| Box::new(s) as _));
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while !client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "not up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut secrets = vec![password.to_owned(), admin.clone()];
+    let (status, made) = call(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/tokens"),
+        &admin,
+        Some(json!({"name": "laptop"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    secrets.push(made["token"].as_str().unwrap().to_owned());
+    let (status, scim) = call(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/scim/tokens"),
+        &admin,
+        Some(json!({"name": "IdP"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{scim}");
+    let scim = scim["token"].as_str().unwrap().to_owned();
+    secrets.push(scim.clone());
+    let (status, invited) = call(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/invitations"),
+        &admin,
+        Some(json!({"emails": ["new@example.com"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{invited}");
+    let link = invited["results"][0]["link"].as_str().unwrap().to_owned();
+    let invitation = link.split("token=").nth(1).unwrap().to_owned();
+    secrets.push(invitation.clone());
+    // Every credential is used, so that request logging sees it too.
+    let page = client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let accepted = client
+        .post(format!("{base}/api/v1/invitations/accept"))
+        .json(&json!({"token": invitation}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 201);
+    let accepted: Value = accepted.json().await.unwrap();
+    let new_token = accepted["token"].as_str().unwrap().to_owned();
+    secrets.push(new_token.clone());
+    for (path, token) in [
+        ("/api/v1/members", new_token.as_str()),
+        ("/api/v1/members", secrets[2].as_str()),
+        ("/scim/v2/Users", scim.as_str()),
+    ] {
+        let (status, _) = call(reqwest::Method::GET, format!("{base}{path}"), token, None).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    sigterm(Served {
+        child,
+        base,
+        stdout: Vec::new(),
+    })
+    .await;
+    let printed: Vec<String> = stdout
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(stderr.await.unwrap())
+        .collect();
+    assert!(
+        printed.iter().any(|l| l.contains("roster is serving")),
+        "the log was captured"
+    );
+    for secret in &secrets {
+        let leaks: Vec<&String> = printed.iter().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "a secret was printed: {leaks:?}");
+    }
+    let tokens: Vec<&String> = printed.iter().filter(|l| l.contains("rst_")).collect();
+    assert!(tokens.is_empty(), "a token was printed: {tokens:?}");
 }

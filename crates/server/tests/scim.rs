@@ -17,3 +17,5 @@ mod client;
 mod conformance;
 #[path = "scim/habits.rs"]
 mod habits;
+#[path = "scim/takeover.rs"]
+mod takeover;

@@ -1,8 +1,9 @@
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database URL names no store Roster knows.
-    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://…")]
+    /// The database URL names no store Roster knows. Only the URL's scheme is kept: the
+    /// rest may hold a password, and errors are printed and logged.
+    #[error("unsupported database URL scheme `{0}`: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     /// The workspace does not exist.
     #[error("workspace {0} not found")]

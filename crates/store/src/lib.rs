@@ -173,6 +173,7 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>> {
             sql::SqliteStore::open(&format!("sqlite://{url}")).await?,
         ))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        Err(StoreError::UnsupportedUrl(scheme.to_owned()))
     }
 }

@@ -234,6 +234,7 @@ fn commit(
         version: previous.map_or(1, |p| p.version + 1),
         created_at: previous.map_or(ctx.now, |p| p.created_at),
         updated_at: ctx.now,
+        linked: None,
     };
     outcome
         .events

@@ -1,4 +1,4 @@
-//! SCIM provisioning (issue 6): what an identity provider may do over `/scim/v2`, as
+//! SCIM provisioning: what an identity provider may do over `/scim/v2`, as
 //! pure operations like the rest of this crate.
 //!
 //! A provisioned user is a Roster team member plus a [`ScimResource`] holding what the
@@ -10,6 +10,7 @@
 //! [`ScimResource`]: roster_model::ScimResource
 
 pub mod groups;
+pub mod links;
 pub mod mapping;
 pub mod render;
 pub mod tokens;

@@ -17,9 +17,9 @@ use serde_json::{Map, Value};
 use super::{check_etag, invalid_value, mapping, render, require_provider, scim, user_schema};
 use crate::{validate, Ctx, OpError, Outcome, NOTHING};
 
-/// Provisions a user from a `POST /Users` body. A team member who already has the email
-/// and is not provisioned yet (invited before SCIM was set up) is taken over rather than
-/// duplicated.
+/// Provisions a user from a `POST /Users` body. A member that already has the email and
+/// is not provisioned is never taken over: the identity provider gets a uniqueness error
+/// that says how an admin links it (see [`super::links`]).
 pub fn create(ctx: &Ctx, body: Value) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
     let resource = normalized(ctx, body)?;
@@ -124,7 +124,25 @@ fn at_version<'s>(
 ) -> Result<(&'s ScimResource, Member), OpError> {
     let (resource, member) = provisioned(ctx, id)?;
     check_etag(&render::user_version(resource, &member), if_match)?;
+    guard_unlinked_admin(ctx, resource, &member)?;
     Ok((resource, member))
+}
+
+/// Refuses a SCIM write to an admin that no admin linked to the identity provider: a
+/// SCIM token must not be able to rename, re-address or deactivate an account holding
+/// every privilege on its own.
+fn guard_unlinked_admin(
+    ctx: &Ctx,
+    resource: &ScimResource,
+    member: &Member,
+) -> Result<(), OpError> {
+    if resource.linked.is_none() && ctx.state.is_admin(&member.id) {
+        return Err(scim(ScimError::status(403, format!(
+            "user {} is an admin of the workspace; the identity provider may change it only after an admin links it with POST /api/v1/scim/links {{\"member_id\": \"{}\"}}",
+            member.id, member.id
+        ))));
+    }
+    Ok(())
 }
 
 /// The resource as a client could write it back: stored attributes, `userName`,
@@ -185,11 +203,9 @@ fn email_of(resource: &Map<String, Value>, user_name: &str) -> Result<String, Op
         })
         .or_else(|| emails.first().and_then(value));
     match chosen {
-        Some(email) => validate::email("emails", &email).map_err(|_| {
-            invalid_value(format!(
-                "`{email}` in `emails` is not a valid email address"
-            ))
-        }),
+        Some(email) => {
+            validate::email("emails", &email).map_err(|e| invalid_value(format!("`emails`: {e}")))
+        }
         None => validate::email("userName", user_name).map_err(|_| {
             invalid_value(
                 "a user needs an email: send `emails`, or a `userName` that is an email address",
@@ -267,8 +283,9 @@ fn commit(
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let writes = mapping::property_writes(ctx.state, &resource)?;
-    // Who the resource is: the user being written, or a team member with the email who
-    // is not provisioned yet.
+    // Who the resource is: the user being written, or nobody yet. A member that holds
+    // the email and is not provisioned is never taken over by email: whoever holds a SCIM
+    // token could otherwise claim any account, admins included, and re-address it.
     let holder = ctx.state.member_by_email(&email);
     let before = match (id, holder) {
         (Some(id), Some(other)) if other.id != id => {
@@ -278,15 +295,17 @@ fn commit(
         }
         (Some(id), _) => ctx.state.member(&id),
         (None, Some(other)) => {
-            let free = ctx.state.scim().resource(&other.id).is_none()
+            let unprovisioned = ctx.state.scim().resource(&other.id).is_none()
                 && other.kind == MemberKind::User
                 && other.user_type == Some(UserType::TeamMember);
-            if !free {
-                return Err(scim(ScimError::uniqueness(format!(
-                    "another member already has the email `{email}`"
-                ))));
-            }
-            Some(other)
+            return Err(scim(ScimError::uniqueness(if unprovisioned {
+                format!(
+                    "a member with the email `{email}` already exists in Roster and is not provisioned; an admin links it to this identity provider with POST /api/v1/scim/links {{\"member_id\": \"{}\", \"user_name\": \"{user_name}\"}}, then it is found by userName",
+                    other.id
+                )
+            } else {
+                format!("another member already has the email `{email}`")
+            })));
         }
         (None, None) => None,
     };
@@ -333,6 +352,7 @@ fn commit(
         version: previous.map_or(1, |p| p.version + 1),
         created_at: previous.map_or(ctx.now, |p| p.created_at),
         updated_at: ctx.now,
+        linked: previous.and_then(|p| p.linked.clone()),
     };
     let mut outcome = Outcome::unchanged(member.id);
     let member_changed = before.as_ref() != Some(&member);
@@ -358,6 +378,16 @@ fn commit(
             before.as_ref(),
             Some(&member),
         ));
+        if let Some(old) = before.as_ref().filter(|b| b.email != member.email) {
+            // Said on its own, so that a re-addressed account is easy to find in the log.
+            outcome.audit.push(ctx.audit(
+                "member.email_change",
+                "member",
+                Some(member.id),
+                Some(&serde_json::json!({"email": old.email})),
+                Some(&serde_json::json!({"email": member.email})),
+            ));
+        }
         outcome.events.push(Event::MemberUpserted {
             member: member.clone(),
         });

@@ -1,7 +1,7 @@
 //! `/api/v1/access`: the check applications call on every request, its explanation, and
 //! who holds a privilege.
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use roster_model::{Grant, Member, MemberKind, ObjectType, Privilege, Revision};
@@ -16,11 +16,12 @@ use super::{ApiError, AppState};
 const CHECK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/access/check", post(check))
-        .layer(DefaultBodyLimit::max(CHECK_BODY_LIMIT))
-        .route("/access/explain", post(explain))
-        .route("/access/who", get(who))
+    super::extract::body_limit(
+        Router::new().route("/access/check", post(check)),
+        CHECK_BODY_LIMIT,
+    )
+    .route("/access/explain", post(explain))
+    .route("/access/who", get(who))
 }
 
 /// The body of `POST /access/check`: one question (`member_id`, `privilege`,

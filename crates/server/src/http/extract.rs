@@ -151,17 +151,52 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "send the body as application/json",
             ));
         }
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(super::BODY_LIMIT, |l| l.0);
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::too_large("the body is larger than 1 MiB")
+                    ApiError::too_large(format!(
+                        "the body is larger than this route's limit of {}",
+                        BodyLimit(limit)
+                    ))
                 } else {
                     ApiError::bad_request(format!("the body could not be read: {rejection}"))
                 }
             })?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The largest body a route accepts, beside axum's own limit so that the refusal can
+/// say it: set with [`body_limit`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl std::fmt::Display for BodyLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MIB: usize = 1024 * 1024;
+        if self.0.is_multiple_of(MIB) {
+            write!(f, "{} MiB", self.0 / MIB)
+        } else if self.0.is_multiple_of(1024) {
+            write!(f, "{} KiB", self.0 / 1024)
+        } else {
+            write!(f, "{} bytes", self.0)
+        }
+    }
+}
+
+/// A route's body limit: axum enforces it, and the refusal names it.
+pub fn body_limit<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+    bytes: usize,
+) -> axum::Router<S> {
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(bytes))
+        .layer(axum::Extension(BodyLimit(bytes)))
 }
 
 /// A JSON body that may be left out: an empty body stands for `T::default()` (for
@@ -222,12 +257,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         // Every body of this API is an object; serde would also take a struct as an array.
         return Err(ApiError::invalid(None, "the body must be a JSON object"));
     }
-    serde_json::from_value(value).map_err(|error| {
-        let message = error.to_string();
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        // The path to the value at fault (`checks[3].privilege`), so that a client
+        // fixing one entry of a long body knows which.
+        let path = error.path().to_string();
+        let field = (path != ".").then_some(path);
+        let message = error.inner().to_string();
+        let detail = match &field {
+            Some(field) => format!("`{field}`: {message}"),
+            None => message.clone(),
+        };
         if message.starts_with("unknown field") {
-            ApiError::bad_request(message)
+            ApiError::bad_request(detail).with_field(field)
         } else {
-            ApiError::invalid(None, message)
+            ApiError::invalid(field, detail)
         }
     })
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{Html, Response};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use roster_model::{Actor, Id, InvitationState, Member};
@@ -32,7 +32,10 @@ pub fn routes() -> Router<AppState> {
 
 /// The page an accept link opens, outside `/api/v1`.
 pub fn page_routes() -> Router<AppState> {
-    Router::new().route("/invitations/accept", get(accept_page))
+    Router::new()
+        .route("/invitations/accept", get(accept_page))
+        .route("/invitations/accept.js", get(accept_script))
+        .route("/invitations/accept.css", get(accept_style))
 }
 
 /// What became of one address of `POST /invitations`.
@@ -171,9 +174,11 @@ fn outcomes(settings: &InviteSettings, secrets: &Secrets, created: Created) -> V
                     .then(|| secrets.secret(&invitation.token_hash))
                     .flatten()
                     .map(|secret| settings.link(&secret));
-                if let Some(link) = &link {
-                    tracing::info!(email = %invitation.email, invitation = %invitation.id, %link,
-                        "invitation link (no SMTP server configured; hand it to the invitee)");
+                if link.is_some() {
+                    // The link is a credential: it goes to the inviter in the answer, never
+                    // to the log.
+                    tracing::info!(invitation = %invitation.id,
+                        "invitation link returned to the inviter (no SMTP server configured)");
                 }
                 EmailOutcome {
                     email: invitation.email.clone(),
@@ -298,14 +303,12 @@ pub async fn resend(
 /// The answer to an accepted invitation.
 #[derive(Serialize, ToSchema)]
 pub struct AcceptedView {
-    /// The member, new or found by the invited address.
+    /// The member the acceptance created.
     member: Member,
-    /// An API token for the member: shown once, for `Authorization: Bearer …`. `null`
-    /// when the member already existed and the link was not mailed (see the API
-    /// reference): an existing account gets a token only for a link sent to its address.
-    token: Option<String>,
+    /// An API token for the new member: shown once, for `Authorization: Bearer …`.
+    token: String,
     /// The token's id, to revoke it.
-    token_id: Option<Uuid>,
+    token_id: Uuid,
     /// The groups the member joined.
     joined: Vec<Uuid>,
     /// Invited groups it did not join, each with why.
@@ -322,9 +325,9 @@ pub struct Skipped {
 }
 
 /// Accepts an invitation with the token from its link; needs no bearer token. Answers
-/// `201` with the new member and an API token (`200` when a member with the invited
-/// address already existed). A token that is unknown, used, revoked or expired is one
-/// indistinct `404`.
+/// `201` with the new member and an API token; `409` when a member holds the invited
+/// address by now (an invitation only ever creates a member). A token that is unknown,
+/// used, revoked or expired is one indistinct `404`.
 #[utoipa::path(post, operation_id = "invitations_accept", path = "/api/v1/invitations/accept", tag = "invitations", request_body = Accept, security(()),
     responses((status = 201, body = AcceptedView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn accept(
@@ -363,17 +366,12 @@ pub async fn accept(
             invitations::accept(ctx, &hash, input.display_name.as_deref(), token_hash)
         })
         .await?;
-    let status = if accepted.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
     Ok(written(
-        status,
+        StatusCode::CREATED,
         AcceptedView {
             member: accepted.member,
-            token_id: accepted.token.as_ref().map(|t| t.id),
-            token: accepted.token.map(|_| secret),
+            token_id: accepted.token.id,
+            token: secret,
             joined: accepted.joined,
             skipped: accepted
                 .skipped
@@ -386,6 +384,24 @@ pub async fn accept(
 }
 
 /// The page an accept link opens: asks for a name, posts the token, shows the API token.
+/// Its script and style are files of their own, so the page's policy allows no inline
+/// code at all.
 async fn accept_page() -> Html<&'static str> {
-    Html(include_str!("accept.html"))
+    Html(include_str!("pages/accept.html"))
+}
+
+/// The accept page's script.
+async fn accept_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("pages/accept.js"),
+    )
+}
+
+/// The accept page's style.
+async fn accept_style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("pages/accept.css"),
+    )
 }

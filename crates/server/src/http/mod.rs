@@ -7,6 +7,7 @@ mod audit;
 mod changes;
 pub mod extract;
 mod groups;
+mod headers;
 mod invitations;
 mod members;
 mod openapi;
@@ -79,7 +80,16 @@ pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::Extension(extract::BodyLimit(BODY_LIMIT)))
+        .layer(axum::middleware::map_response(headers::secure))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                // The path only: a query may carry a secret (an invitation link's token).
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+                },
+            ),
+        )
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a handler panicked").into_response()
         }))

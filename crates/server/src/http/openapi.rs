@@ -20,6 +20,7 @@ use super::{
         groups::members, groups::add_member, groups::remove_member,
         tokens::list, tokens::create, tokens::revoke,
         scim_admin::list, scim_admin::create, scim_admin::revoke, scim_admin::show_mapping, scim_admin::set_mapping,
+        scim_admin::list_links, scim_admin::link, scim_admin::unlink,
         invitations::create, invitations::list, invitations::show, invitations::revoke, invitations::resend, invitations::accept,
         audit::list,
         changes::list,

@@ -84,6 +84,11 @@ impl ApiError {
         }
     }
 
+    /// The same error, naming the field (or path in the body) at fault.
+    pub fn with_field(self, field: Option<String>) -> Self {
+        ApiError { field, ..self }
+    }
+
     /// 400: the request is malformed.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(

@@ -8,7 +8,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use roster_model::ScimToken;
 use roster_ops::access::require_admin;
-use roster_ops::scim::{mapping, tokens};
+use roster_ops::scim::{links, mapping, tokens};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -22,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/scim/tokens", get(list).post(create))
         .route("/scim/tokens/{id}", delete(revoke))
         .route("/scim/mapping", get(show_mapping).put(set_mapping))
+        .route("/scim/links", get(list_links).post(link))
+        .route("/scim/links/{member_id}", delete(unlink))
 }
 
 /// The body of `POST /scim/tokens`.
@@ -157,4 +159,48 @@ pub async fn set_mapping(
         .await?;
     let entries = mapping::effective(&auth.handle.read());
     Ok(written(StatusCode::OK, MappingView { entries }, revision))
+}
+
+/// The members an admin linked to the identity provider (admins).
+#[utoipa::path(get, operation_id = "scim_links_list", path = "/api/v1/scim/links", tag = "scim",
+    responses((status = 200, body = Vec<links::LinkView>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
+pub async fn list_links(auth: Auth) -> Result<Json<Vec<links::LinkView>>, ApiError> {
+    let state = auth.handle.read();
+    Ok(Json(links::list(&auth.ctx(&state))?))
+}
+
+/// Links an existing team member to the identity provider (admins): SCIM never claims a
+/// member by its email, nor writes to an admin, without this explicit, audited step.
+#[utoipa::path(post, operation_id = "scim_links_create", path = "/api/v1/scim/links", tag = "scim", request_body = links::NewLink,
+    responses((status = 201, body = links::LinkView), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
+pub async fn link(
+    State(app): State<AppState>,
+    auth: Auth,
+    JsonBody(input): JsonBody<links::NewLink>,
+) -> Result<Response, ApiError> {
+    let (view, revision) = app
+        .roster
+        .write(auth.workspace, auth.actor, |ctx| links::link(ctx, input))
+        .await?;
+    Ok(written(StatusCode::CREATED, view, revision))
+}
+
+/// Removes a member's link (admins): an admin is refused to SCIM writes again.
+#[utoipa::path(delete, operation_id = "scim_links_remove", path = "/api/v1/scim/links/{member_id}", tag = "scim", params(("member_id" = Uuid, Path)),
+    responses((status = 200, description = "unlinked; the body carries the revision"), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
+pub async fn unlink(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, "member")?;
+    let ((), revision) = app
+        .roster
+        .write(auth.workspace, auth.actor, |ctx| links::unlink(ctx, id))
+        .await?;
+    Ok(written(
+        StatusCode::OK,
+        serde_json::json!({"unlinked": true}),
+        revision,
+    ))
 }

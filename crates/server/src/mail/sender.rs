@@ -46,7 +46,7 @@ impl Mailer {
     /// with `user:password@` for authentication) sending as `from`.
     pub fn new(smtp_url: &str, from: &str) -> Result<Self, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-            .map_err(|e| format!("invalid SMTP URL `{smtp_url}`: {e}"))?
+            .map_err(|e| format!("invalid SMTP URL `{}`: {e}", crate::redact::url(smtp_url)))?
             .timeout(Some(Duration::from_secs(20)))
             .build();
         let from = from

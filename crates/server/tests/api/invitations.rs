@@ -20,7 +20,7 @@ on_both_stores!(
     expired_invitations_cannot_be_accepted_but_can_be_resent,
     the_rate_limit_answers_429_with_retry_after,
     concurrent_accepts_add_the_invitee_once,
-    accepting_finds_an_existing_member_and_skips_groups_gone,
+    accepting_refuses_an_address_taken_since_and_skips_groups_gone,
 );
 
 /// Invites as `token`.
@@ -131,7 +131,32 @@ async fn admin_invites_and_the_invitee_accepts_into_the_groups(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page
+    // A page opened from a link with a secret in it: locked down, never cached, and
+    // telling no one where it came from.
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+    ] {
+        assert_eq!(page.headers()[name], value, "{name}");
+    }
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"));
+    assert!(!policy.contains("unsafe-inline"));
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("<style>"),
+        "nothing inline"
+    );
+    let script = s
+        .client
+        .get(format!("{}/invitations/accept.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script
         .text()
         .await
         .unwrap()
@@ -773,7 +798,7 @@ async fn concurrent_accepts_add_the_invitee_once(db: TestDb) {
     );
 }
 
-async fn accepting_finds_an_existing_member_and_skips_groups_gone(db: TestDb) {
+async fn accepting_refuses_an_address_taken_since_and_skips_groups_gone(db: TestDb) {
     let s = Server::start(db).await;
     let keep = s.group("Keep").await;
     let doomed = s.group("Doomed").await;
@@ -785,24 +810,43 @@ async fn accepting_finds_an_existing_member_and_skips_groups_gone(db: TestDb) {
     .await
     .expect(201);
     let token = result_token(&answer, 0);
-    // Meanwhile an admin creates the member and deletes one of the groups.
+    // Meanwhile an admin creates a member with the address: the invitation was sent to
+    // no member, so it never hands out a credential for this one.
     let (member, _) = s.user("later@example.test").await;
+    let refused = accept(&s, &token, Some("Ignored")).await.expect(409);
+    assert!(refused.body.get("token").is_none());
+    assert!(!s.effective_members(&keep).await.contains(&member));
+    let listed = s
+        .get("/api/v1/invitations?limit=1000", &s.admin_token)
+        .await
+        .expect(200);
+    assert!(listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["email"] == "later@example.test" && i["state"] == "pending"));
+
+    // A fresh address still works, and a group deleted meanwhile is skipped.
+    let answer = invite(
+        &s,
+        &s.admin_token,
+        json!({"emails": ["fresh@example.test"], "groups": [keep, doomed]}),
+    )
+    .await
+    .expect(201);
+    let token = result_token(&answer, 0);
     s.delete(&format!("/api/v1/groups/{doomed}"), &s.admin_token)
         .await
         .expect(200);
-
-    let accepted = accept(&s, &token, Some("Ignored")).await.expect(200);
-    assert_eq!(accepted.body["member"]["id"], member.as_str());
+    let accepted = accept(&s, &token, Some("Fresh")).await.expect(201);
     assert_eq!(
-        accepted.body["member"]["display_name"],
-        "later@example.test"
+        accepted.body["joined"].as_array().unwrap().len(),
+        2,
+        "Keep and Platform Users"
     );
-    assert_eq!(accepted.body["joined"], json!([keep]));
+    assert_eq!(accepted.body["joined"][0], keep.as_str());
     assert_eq!(accepted.body["skipped"][0]["group_id"], doomed.as_str());
-    assert!(s.effective_members(&keep).await.contains(&member));
-    // The link was handed to the inviter, not mailed: holding it proves nothing about
-    // owning the address, so no API token is given for the existing account.
-    assert_eq!(accepted.body["token"], Value::Null);
+    assert!(accepted.body["token"].as_str().is_some());
 
     // An invitation none of whose groups can be joined any more is refused and stays
     // pending; one whose inviter was deactivated is unusable.

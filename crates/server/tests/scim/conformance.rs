@@ -224,15 +224,39 @@ async fn s3_users_are_created_read_replaced_and_deleted(db: TestDb) {
         .await
         .expect(200);
     assert_eq!(member.body["state"], json!("deactivated"));
-    // The identity provider may provision the same person again.
+    // The member stays in Roster; provisioning its address again does not claim it by
+    // email: an admin links it, and the identity provider then finds it by userName.
     let again = scim
         .post("/Users", json!({"schemas": [USER], "userName": "ada2", "emails": [{"value": "countess@acme.test"}]}))
         .await;
-    assert_eq!(
-        ok(again, 201).id(),
-        id,
-        "the deactivated member is taken over again"
+    let refused = fails(again, 409, Some("uniqueness"));
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("POST /api/v1/scim/links"));
+    s.post(
+        "/api/v1/scim/links",
+        &s.admin_token,
+        json!({"member_id": id, "user_name": "ada2"}),
+    )
+    .await
+    .expect(201);
+    let found = ok(
+        scim.get(&format!(
+            "/Users?filter={}",
+            urlencode("userName eq \"ada2\"")
+        ))
+        .await,
+        200,
     );
+    assert_eq!(ids(&found), vec![id.clone()]);
+    let reactivated = scim
+        .put(
+            &format!("/Users/{id}"),
+            json!({"schemas": [USER], "userName": "ada2", "emails": [{"value": "countess@acme.test"}], "active": true}),
+        )
+        .await;
+    assert_eq!(ok(reactivated, 200).body["active"], json!(true));
 }
 
 async fn s3_4_lists_filter_sort_page_and_project(db: TestDb) {

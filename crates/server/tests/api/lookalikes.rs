@@ -1,0 +1,199 @@
+//! Inputs that look like something they are not, and answers that must not outlive the
+//! request: confusable and non-normalised emails, names that hide or reorder their
+//! text, errors that name the value at fault and the real limit, and no answer kept by a
+//! cache.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::kit::Server;
+use crate::support::TestDb;
+
+crate::on_both_stores!(
+    emails_are_normalised_and_mixed_scripts_refused,
+    names_that_hide_or_reorder_text_are_refused,
+    errors_name_the_value_at_fault_and_the_real_limit,
+    no_answer_is_kept_by_a_cache,
+);
+
+async fn emails_are_normalised_and_mixed_scripts_refused(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    // A full-width letter is the same address once normalised (NFKC): stored plain, and
+    // a duplicate of the plain spelling.
+    let created = s
+        .post(
+            "/api/v1/members",
+            t,
+            json!({"kind": "user", "email": "\u{ff41}lice@acme.test"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created.body["email"], json!("alice@acme.test"));
+    s.post(
+        "/api/v1/members",
+        t,
+        json!({"kind": "user", "email": "alice@acme.test"}),
+    )
+    .await
+    .expect(409);
+    // A Cyrillic `а` among Latin letters, in the local part or the domain: refused, and
+    // the refusal says why.
+    for email in ["\u{430}dmin@acme.test", "admin@\u{430}cme.test"] {
+        let refused = s
+            .post(
+                "/api/v1/members",
+                t,
+                json!({"kind": "user", "email": email}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(refused.body["field"], json!("email"));
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("mixes scripts"),
+            "{}",
+            refused.body
+        );
+    }
+    // One script throughout is an address like any other.
+    s.post(
+        "/api/v1/members",
+        t,
+        json!({"kind": "user", "email": "\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}@\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}"}),
+    )
+    .await
+    .expect(201);
+    // Invitations refuse them too, naming the entry.
+    let refused = s
+        .post(
+            "/api/v1/invitations",
+            t,
+            json!({"emails": ["ok@acme.test", "b\u{43e}b@acme.test"]}),
+        )
+        .await
+        .expect(422);
+    assert!(refused.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("mixes scripts"));
+    assert_eq!(refused.body["errors"][0]["index"], json!(1));
+}
+
+async fn names_that_hide_or_reorder_text_are_refused(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    for (name, says) in [
+        ("Ada\u{202e}ecalevol", "bidirectional"),
+        ("\u{2066}Ada\u{2069}", "bidirectional"),
+        ("\u{200b}\u{200b}", "visible"),
+        ("\u{3164}", "visible"),
+    ] {
+        let refused = s
+            .post(
+                "/api/v1/members",
+                t,
+                json!({"kind": "user", "email": "x@acme.test", "display_name": name}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(refused.body["field"], json!("display_name"));
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains(says),
+            "{name:?}: {}",
+            refused.body
+        );
+        // Group names are names too.
+        s.post("/api/v1/groups", t, json!({"name": name}))
+            .await
+            .expect(422);
+    }
+    // Right-to-left text itself is fine.
+    s.post(
+        "/api/v1/members",
+        t,
+        json!({"kind": "user", "email": "x@acme.test", "display_name": "\u{5e9}\u{5dc}\u{5d5}\u{5dd}"}),
+    )
+    .await
+    .expect(201);
+}
+
+async fn errors_name_the_value_at_fault_and_the_real_limit(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    // A value of the wrong type deep in a batch names its place.
+    let refused = s
+        .post(
+            "/api/v1/access/check",
+            t,
+            json!({"checks": [
+                {"member_id": s.admin, "privilege": "read", "object_type": "ticket"},
+                {"member_id": s.admin, "privilege": 5, "object_type": "ticket"},
+            ]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(refused.body["field"], json!("checks[1].privilege"));
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("`checks[1].privilege`"));
+    let refused = s
+        .post(
+            "/api/v1/access/check",
+            t,
+            json!({"checks": [{"member_id": s.admin, "privilege": "read", "object_type": "ticket", "why": 1}]}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(refused.body["field"], json!("checks[0].why"));
+    let refused = s
+        .post("/api/v1/groups", t, json!({"name": ["Ops"]}))
+        .await
+        .expect(422);
+    assert_eq!(refused.body["field"], json!("name"));
+    // A body over a route's limit is refused with that route's limit: 4 MiB for batch
+    // checks, 1 MiB elsewhere.
+    for (path, limit, size) in [
+        ("/api/v1/access/check", "4 MiB", 5 * 1024 * 1024),
+        ("/api/v1/groups", "1 MiB", 2 * 1024 * 1024),
+    ] {
+        let body = format!("{{\"name\": \"{}\"}}", "x".repeat(size));
+        let answer = s.raw(Method::POST, path, t, body.into_bytes()).await;
+        let answer = answer.expect(413);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains(limit),
+            "{path}: {}",
+            answer.body
+        );
+    }
+}
+
+async fn no_answer_is_kept_by_a_cache(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = &s.admin_token;
+    let answers = [
+        s.post("/api/v1/tokens", t, json!({"name": "laptop"})).await,
+        s.post("/api/v1/scim/tokens", t, json!({"name": "IdP"}))
+            .await,
+        s.post(
+            "/api/v1/invitations",
+            t,
+            json!({"emails": ["someone@acme.test"]}),
+        )
+        .await,
+        s.get("/api/v1/members", t).await,
+        s.call(Method::GET, "/api/v1/members", None, None).await,
+        s.call(Method::GET, "/scim/v2/Users", None, None).await,
+    ];
+    for answer in answers {
+        assert_eq!(
+            answer.headers["cache-control"], "no-store",
+            "{}",
+            answer.body
+        );
+        assert_eq!(answer.headers["x-content-type-options"], "nosniff");
+    }
+}

@@ -694,6 +694,7 @@ impl Watched {
     fn hypers_own(&mut self, bytes: &[u8]) -> Option<StatusCode> {
         let status = bytes
             .strip_prefix(b"HTTP/1.1 ")
+            .or_else(|| bytes.strip_prefix(b"HTTP/1.0 "))
             .and_then(|rest| rest.get(..3))
             .and_then(|code| StatusCode::from_bytes(code).ok())
             .filter(|status| !status.is_informational())?;

@@ -23,6 +23,7 @@ on_both_stores!(
     export_then_import_reproduces_a_workspace,
     a_scim_token_from_the_cli_provisions_through_a_running_server,
     failed_authentications_past_the_budget_are_answered_429_per_address,
+    unknown_and_malformed_tokens_are_answered_without_the_store,
 );
 
 fn roster(args: &[&str]) -> Command {
@@ -1324,5 +1325,67 @@ async fn a_server_with_1024_descriptors_answers_under_1500_idle_and_slow_sockets
         reads[reads.len() - 1] < Duration::from_secs(2),
         "reads stayed prompt"
     );
+    sigterm(served).await;
+}
+
+/// Runs one statement on a test database, behind the server's back.
+async fn execute(db: &TestDb, statement: &str) {
+    use sqlx::Connection;
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+}
+
+async fn unknown_and_malformed_tokens_are_answered_without_the_store(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
+    let admin = acme["token"].as_str().unwrap().to_owned();
+    let served = serve(Some(url), dir.path()).await;
+    let members = format!("{}/api/v1/members", served.base);
+    let (status, _) = call(
+        reqwest::Method::GET,
+        members.clone(),
+        &unknown_token(1),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    // With the token table gone, a lookup in the store fails (500); what the server
+    // remembers, or can tell from the shape, is still answered 401.
+    execute(&db, "ALTER TABLE tokens RENAME TO tokens_away").await;
+    let (status, body) = call(
+        reqwest::Method::GET,
+        members.clone(),
+        &unknown_token(1),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "a repeated unknown token is answered from memory: {body}"
+    );
+    for malformed in ["rst_short", "not-a-roster-token", &format!("{admin}x")] {
+        let (status, body) = call(reqwest::Method::GET, members.clone(), malformed, None).await;
+        assert_eq!(status, 401, "{malformed} is refused by its shape: {body}");
+    }
+    let (status, _) = call(
+        reqwest::Method::GET,
+        members.clone(),
+        &unknown_token(2),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 500,
+        "a token not seen before is looked up in the store"
+    );
+    execute(&db, "ALTER TABLE tokens_away RENAME TO tokens").await;
+    let (status, body) = call(reqwest::Method::GET, members, &admin, None).await;
+    assert_eq!(status, 200, "{body}");
     sigterm(served).await;
 }

@@ -119,6 +119,60 @@ struct Serve {
     /// Invitations one member may issue per hour (creations and resends).
     #[arg(long, env = "ROSTER_INVITATIONS_PER_HOUR", default_value_t = roster_ops::invitations::DEFAULT_PER_HOUR)]
     invitations_per_hour: u32,
+    /// Seconds a client has to send a request's head, from its first byte (from the
+    /// connection for its first request); at most 30.
+    #[arg(long, env = "ROSTER_HEADER_TIMEOUT", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=30))]
+    header_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, env = "ROSTER_IDLE_TIMEOUT", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// Seconds a client has to send a request's whole body, from the end of its head;
+    /// later is `408`.
+    #[arg(long, env = "ROSTER_BODY_TIMEOUT", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout: u64,
+    /// Connections open at once; past it the oldest without a request in flight is shed,
+    /// or the new one answered 503. Default and maximum: the open-files limit less a
+    /// reserve (an eighth, at least 64).
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// Failed authentications a client address may make a minute; past it, requests
+    /// from it that present a bearer are answered 429 until it may try again. 0 turns
+    /// the throttle off.
+    #[arg(long, env = "ROSTER_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = crate::throttle::DEFAULT_FAILURES_PER_MINUTE)]
+    auth_failures_per_minute: u32,
+}
+
+impl Serve {
+    /// The connection layer's limits the flags ask for, the cap lowered to what the
+    /// open-files limit allows.
+    fn limits(&self) -> crate::listen::Limits {
+        let allowed = crate::listen::max_connections_allowed();
+        let max_connections = match self.max_connections {
+            Some(asked) => {
+                let asked = usize::try_from(asked).unwrap_or(usize::MAX);
+                if asked > allowed {
+                    tracing::warn!(
+                        asked,
+                        allowed,
+                        "--max-connections is over what the open-files limit allows; lowered"
+                    );
+                }
+                asked.min(allowed)
+            }
+            None => allowed,
+        };
+        crate::listen::Limits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout),
+            max_connections,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -439,15 +493,16 @@ async fn run_serve(serve: Serve) -> Result<(), String> {
         per_hour: serve.invitations_per_hour,
         by_mail: mailer.is_some(),
     };
-    tracing::info!(listen = %serve.listen, store = roster.store().backend(), mail = invites.by_mail, "roster is serving");
+    let limits = serve.limits();
+    tracing::info!(listen = %serve.listen, store = roster.store().backend(), mail = invites.by_mail,
+        max_connections = limits.max_connections, "roster is serving");
     tokio::spawn(roster.clone().follow());
     if let Some(mailer) = mailer {
         tokio::spawn(crate::mail::sender::run(roster.clone(), mailer));
     }
-    axum::serve(listener, crate::http::router_with(roster, invites))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let throttle = crate::throttle::AuthThrottle::new(serve.auth_failures_per_minute);
+    let app = crate::http::router_full(roster, invites, throttle);
+    crate::listen::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("roster stopped");
     Ok(())
 }

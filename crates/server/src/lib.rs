@@ -4,11 +4,13 @@
 pub mod batch;
 pub mod cli;
 pub mod http;
+pub mod listen;
 pub mod mail;
 pub mod redact;
 pub mod runtime;
 pub mod scim;
 pub mod secret;
+pub mod throttle;
 pub mod transfer;
 
 pub use runtime::{Roster, RuntimeError};

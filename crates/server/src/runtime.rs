@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use roster_engine::WorkspaceState;
 use roster_model::{Actor, Id, OutboxMessage, Revision};
@@ -216,6 +216,9 @@ pub struct Roster {
     /// Which workspace a token hash was last found in; only a hint, always confirmed by
     /// that workspace's engine, so a revoked token is never honoured from here.
     token_index: RwLock<HashMap<String, Id>>,
+    /// Token hashes recently found in no workspace, so that a client repeating an
+    /// unknown token does not reach the store each time (see [`Misses`]).
+    misses: Misses,
     loading: Mutex<()>,
     /// Woken when a write queued emails, so that this process's sender sends them at once.
     outbox_ready: Notify,
@@ -230,6 +233,7 @@ impl Roster {
             store,
             workspaces: RwLock::new(HashMap::new()),
             token_index: RwLock::new(HashMap::new()),
+            misses: Misses::default(),
             loading: Mutex::new(()),
             outbox_ready: Notify::new(),
         }))
@@ -445,11 +449,17 @@ impl Roster {
         secret: &str,
         kind: TokenKind,
     ) -> Result<Option<(Arc<WorkspaceHandle>, Id, Id)>, RuntimeError> {
+        if !crate::secret::well_formed(secret) {
+            return Ok(None);
+        }
         let hash = crate::secret::hash(secret);
         let key = match kind {
             TokenKind::Api => hash.clone(),
             TokenKind::Scim => format!("scim:{hash}"),
         };
+        if self.misses.remembers(&key) {
+            return Ok(None);
+        }
         let hinted = self
             .token_index
             .read()
@@ -465,7 +475,10 @@ impl Roster {
                 };
                 match found {
                     Some(ws) => ws,
-                    None => return Ok(None),
+                    None => {
+                        self.misses.remember(key);
+                        return Ok(None);
+                    }
                 }
             }
         };
@@ -484,6 +497,7 @@ impl Roster {
             found = lookup(&handle);
         }
         let Some(found) = found else {
+            self.misses.remember(key);
             return Ok(None);
         };
         if hinted.is_none() {
@@ -515,6 +529,52 @@ impl Roster {
             }
         }
         Ok(())
+    }
+}
+
+/// How long a token found in no workspace is answered as unknown from memory.
+const MISS_TTL: Duration = Duration::from_secs(60);
+
+/// At most this many misses are remembered; past it the expired ones are dropped, and if
+/// none has expired, all are (a forgotten miss only costs one more store query).
+const MAX_MISSES: usize = 16_384;
+
+/// Token hashes recently found in no workspace (or revoked), each for [`MISS_TTL`].
+///
+/// Remembering a miss cannot hide a token made later, on this server or another one on
+/// the same store: a secret is 256 random bits drawn when the token is made, and only
+/// its hash is stored, so no one can present a token's secret before it exists, and a
+/// hash that missed is, with certainty short of guessing those bits, never the hash of
+/// a token made afterwards. A token revoked stays revoked, so its miss is final too.
+#[derive(Default)]
+struct Misses {
+    seen: std::sync::Mutex<HashMap<String, Instant>>,
+}
+
+impl Misses {
+    /// Whether `key` missed less than [`MISS_TTL`] ago.
+    fn remembers(&self, key: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(key) {
+            Some(at) if at.elapsed() < MISS_TTL => true,
+            Some(_) => {
+                seen.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `key` missed now.
+    fn remember(&self, key: String) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_MISSES {
+            seen.retain(|_, at| at.elapsed() < MISS_TTL);
+            if seen.len() >= MAX_MISSES {
+                seen.clear();
+            }
+        }
+        seen.insert(key, Instant::now());
     }
 }
 

@@ -20,6 +20,21 @@ pub fn new_token() -> (String, String) {
     (secret, hash)
 }
 
+/// Base64url characters a 32-byte secret encodes to, without padding.
+const ENCODED_LEN: usize = 43;
+
+/// Whether a presented secret has the shape [`new_token`] makes (`rst_` and 43 base64url
+/// characters). Every token the store holds was made there, so a secret of any other
+/// shape names nothing, and is refused without asking the store.
+pub fn well_formed(secret: &str) -> bool {
+    secret.strip_prefix(PREFIX).is_some_and(|rest| {
+        rest.len() == ENCODED_LEN
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// The hex SHA-256 of a secret. A fast hash is right here: the secret has 256 bits of
 /// entropy, so there is nothing for a slow hash to protect.
 pub fn hash(secret: &str) -> String {
@@ -41,5 +56,17 @@ mod tests {
         assert!(a.starts_with(PREFIX) && a.len() >= PREFIX.len() + 43);
         assert_eq!(hash(&a), hash_a);
         assert_eq!(hash_a.len(), 64);
+        assert!(well_formed(&a) && well_formed(&b));
+        for bad in [
+            "",
+            "rst_",
+            "rst_nope",
+            &a[..a.len() - 1],
+            &format!("{a}x"),
+            &a[4..],
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+        assert!(!well_formed(&format!("rst_{}+", &a[4..a.len() - 1])));
     }
 }

@@ -7,6 +7,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -22,6 +23,8 @@ on_both_stores!(
     export_then_import_reproduces_a_workspace,
     a_scim_token_from_the_cli_provisions_through_a_running_server,
     no_secret_handed_out_reaches_the_log,
+    failed_authentications_past_the_budget_are_answered_429_per_address,
+    unknown_and_malformed_tokens_are_answered_without_the_store,
 );
 
 fn roster(args: &[&str]) -> Command {
@@ -85,6 +88,17 @@ async fn serve_with(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Served {
+    serve_limited(database_url, dir, extra, env, None).await
+}
+
+/// Starts `roster serve`, under `ulimit -n FILES` when given.
+async fn serve_limited(
+    database_url: Option<&str>,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    files: Option<u32>,
+) -> Served {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec!["serve", "--listen", listen.as_str()];
@@ -92,7 +106,22 @@ async fn serve_with(
         args.extend(["--database-url", url]);
     }
     args.extend(extra);
-    let mut child = roster(&args)
+    let mut command = match files {
+        None => roster(&args),
+        Some(files) => {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+                .arg(BIN)
+                .args(&args)
+                .env_remove("ROSTER_DATABASE_URL")
+                .env("ROSTER_LOG", "warn")
+                .kill_on_drop(true);
+            command
+        }
+    };
+    let mut child = command
         .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(Stdio::piped())
@@ -925,4 +954,565 @@ async fn no_secret_handed_out_reaches_the_log(db: TestDb) {
     }
     let tokens: Vec<&String> = printed.iter().filter(|l| l.contains("rst_")).collect();
     assert!(tokens.is_empty(), "a token was printed: {tokens:?}");
+}
+
+// The connection layer: timeouts, the connection cap, hyper's own answers.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The address of a served base URL (`http://127.0.0.1:PORT`).
+fn addr_of(base: &str) -> String {
+    base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what was
+/// read and how long the server took to close.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (out, Some(started.elapsed())),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (out, None),
+        }
+    }
+}
+
+/// A raw answer split into its status, its lower-cased head and its body as JSON.
+fn parse_raw(raw: &[u8]) -> (u16, String, Value) {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// Sends raw bytes on a fresh connection and reads the answer until the server closes.
+async fn raw_exchange(base: &str, request: &[u8]) -> (u16, String, Value) {
+    let mut stream = TcpStream::connect(addr_of(base)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let (raw, closed) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(closed.is_some(), "the server closes after an error answer");
+    parse_raw(&raw)
+}
+
+/// Asserts an answer is a problem+json document with its status.
+#[track_caller]
+fn assert_problem(answer: &(u16, String, Value), status: u16) {
+    let (got, head, body) = answer;
+    assert_eq!(*got, status, "{head}\n{body}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert_eq!(body["status"], json!(status), "{body}");
+    for field in ["type", "title", "detail"] {
+        assert!(
+            body[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {body}"
+        );
+    }
+}
+
+/// Asserts an answer is a SCIM error with its status.
+#[track_caller]
+fn assert_scim_error(answer: &(u16, String, Value), status: u16) {
+    let (got, head, body) = answer;
+    assert_eq!(*got, status, "{head}\n{body}");
+    assert!(
+        head.contains("content-type: application/scim+json"),
+        "{head}"
+    );
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+        "{body}"
+    );
+    assert_eq!(body["status"], json!(status.to_string()), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_and_idle_timeouts_close_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(
+        None,
+        dir.path(),
+        &["--header-timeout", "1", "--idle-timeout", "3"],
+        &[],
+    )
+    .await;
+    let addr = addr_of(&served.base);
+
+    // A connection that sends nothing has the header timeout for its first request.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    // A head that never ends is cut at the header timeout from its first byte.
+    let mut partial = TcpStream::connect(&addr).await.unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A kept-alive connection after an answer has the idle timeout, not the header one.
+    let mut kept = TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let (silent_out, silent_closed) = read_until_closed(&mut silent, Duration::from_secs(8)).await;
+    let (_, partial_closed) = read_until_closed(&mut partial, Duration::from_secs(8)).await;
+    let (kept_out, kept_closed) = read_until_closed(&mut kept, Duration::from_secs(8)).await;
+    let silent_closed = silent_closed.expect("a silent connection is closed");
+    let partial_closed = partial_closed.expect("a partial head is cut");
+    let kept_closed = kept_closed.expect("an idle connection is closed");
+    assert!(silent_out.is_empty(), "nothing is answered to silence");
+    assert!(kept_out.is_empty());
+    eprintln!("closed after: silent {silent_closed:?}, partial {partial_closed:?}, idle {kept_closed:?} (measured from after the first answer)");
+    assert!(
+        silent_closed < Duration::from_millis(2900),
+        "{silent_closed:?}"
+    );
+    assert!(
+        partial_closed < Duration::from_millis(2900),
+        "{partial_closed:?}"
+    );
+    // The idle one was waited on last: by then about 1 s had passed of its 3.
+    assert!(
+        kept_closed > Duration::from_millis(500),
+        "idle is longer than the header timeout: {kept_closed:?}"
+    );
+    assert!(kept_closed < Duration::from_millis(4500), "{kept_closed:?}");
+    sigterm(served).await;
+}
+
+/// Opens a request that stays in flight: a body announced and never finished, sent
+/// with a valid token to an endpoint that reads it.
+async fn request_in_flight(addr: &str, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/members HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_cap_the_oldest_idle_connection_is_shed_or_new_ones_get_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let acme = create_workspace(&url, "Acme", "admin@acme.test").await;
+    let token = acme["token"].as_str().unwrap().to_owned();
+    let served = serve_with(
+        Some(&url),
+        dir.path(),
+        &["--max-connections", "3", "--body-timeout", "3"],
+        &[],
+    )
+    .await;
+    let addr = addr_of(&served.base);
+    // Wait for the readiness probe's connection to be closed or shed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Three idle connections, oldest first; a fourth sheds the oldest.
+    let mut oldest = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut second = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _third = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut fourth = TcpStream::connect(&addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut oldest, Duration::from_secs(2)).await;
+    assert!(closed.is_some(), "the oldest idle connection is shed");
+    fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (raw, _) = read_until_closed(&mut fourth, Duration::from_secs(5)).await;
+    assert_eq!(parse_raw(&raw).0, 200, "the new connection is served");
+    let (_, closed) = read_until_closed(&mut second, Duration::from_millis(300)).await;
+    assert!(closed.is_none(), "only as many are shed as needed");
+    drop((second, _third));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Three requests in flight: nothing can be shed, so a fourth connection is refused.
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        busy.push(request_in_flight(&addr, &token).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut refused = TcpStream::connect(&addr).await.unwrap();
+    let (raw, closed) = read_until_closed(&mut refused, Duration::from_secs(5)).await;
+    assert!(closed.is_some());
+    let answer = parse_raw(&raw);
+    assert_problem(&answer, 503);
+    assert!(answer.1.contains("connection: close"), "{}", answer.1);
+
+    // Their bodies never come: each is answered 408 at the body timeout.
+    for mut stream in busy {
+        let (raw, closed) = read_until_closed(&mut stream, Duration::from_secs(8)).await;
+        assert!(closed.is_some(), "a timed-out body closes the connection");
+        assert_problem(&parse_raw(&raw), 408);
+    }
+    sigterm(served).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hyper_refuses_are_answered_problem_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(None, dir.path()).await;
+    let base = served.base.clone();
+
+    // A request line that is not HTTP: hyper's 400, replaced.
+    assert_problem(&raw_exchange(&base, b"GARBAGE\r\n\r\n").await, 400);
+    // A malformed header under /scim/v2: the SCIM error schema.
+    assert_scim_error(
+        &raw_exchange(
+            &base,
+            b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+        )
+        .await,
+        400,
+    );
+    // A long target: ours answers first (8 KiB), then hyper's own limit (its buffer).
+    let long = format!(
+        "GET /api/v1/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(9000)
+    );
+    assert_problem(&raw_exchange(&base, long.as_bytes()).await, 414);
+    let longer = format!(
+        "GET /scim/v2/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let answer = raw_exchange(&base, longer.as_bytes()).await;
+    assert!(matches!(answer.0, 414 | 431), "{}", answer.1);
+    assert_scim_error(&answer, answer.0);
+    // Too many header fields: ours (64), then hyper's (100).
+    for count in [70, 120] {
+        let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..count {
+            request.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        request.push_str("\r\n");
+        assert_problem(&raw_exchange(&base, request.as_bytes()).await, 431);
+    }
+    // Header fields too large: ours (16 KiB), then hyper's (its 64 KiB buffer).
+    for size in [20_000, 80_000] {
+        let request = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+            "b".repeat(size)
+        );
+        assert_problem(&raw_exchange(&base, request.as_bytes()).await, 431);
+    }
+    // A kept-alive connection whose second request is malformed: the first answer is the
+    // application's, the second is the replaced 400.
+    let mut stream = TcpStream::connect(addr_of(&base)).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    stream.write_all(b"BAD LINE\r\n\r\n").await.unwrap();
+    let (raw, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_problem(&parse_raw(&raw), 400);
+    // The server still answers.
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    sigterm(served).await;
+}
+
+/// A token of the right shape that no workspace has.
+fn unknown_token(i: usize) -> String {
+    format!("rst_{:0>43}", i)
+}
+
+async fn failed_authentications_past_the_budget_are_answered_429_per_address(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
+    let admin = acme["token"].as_str().unwrap().to_owned();
+    let served = serve_with(
+        Some(url),
+        dir.path(),
+        &["--auth-failures-per-minute", "5"],
+        &[],
+    )
+    .await;
+    let base = served.base.clone();
+    let get = |token: String, path: &'static str, from: &'static str| {
+        let base = base.clone();
+        async move {
+            let client = reqwest::Client::builder()
+                .local_address(Some(from.parse().unwrap()))
+                .build()
+                .unwrap();
+            let response = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (
+                status,
+                headers,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // The budget, and the failure that goes past it, are answered 401.
+    for i in 0..6 {
+        let (status, _, body) = get(unknown_token(i), "/api/v1/members", "127.0.0.1").await;
+        assert_eq!(status, 401, "failure {i}: {body}");
+    }
+    // Then every bearer from that address is refused before it is looked at: unknown,
+    // malformed, valid, API or SCIM.
+    let (status, headers, body) = get(unknown_token(99), "/api/v1/members", "127.0.0.1").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        body["type"],
+        json!("https://roster.dev/problems/rate-limited")
+    );
+    let (status, _, _) = get("nonsense".into(), "/api/v1/members", "127.0.0.1").await;
+    assert_eq!(status, 429);
+    let (status, _, _) = get(admin.clone(), "/api/v1/workspace", "127.0.0.1").await;
+    assert_eq!(
+        status, 429,
+        "a valid token from a throttled address is refused too"
+    );
+    let (status, headers, body) = get(unknown_token(98), "/scim/v2/Users", "127.0.0.1").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(headers["content-type"], "application/scim+json");
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(body["status"], json!("429"));
+    // Requests without a bearer are not throttled.
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    // Another address is not.
+    let (status, _, body) = get(admin.clone(), "/api/v1/workspace", "127.0.0.2").await;
+    assert_eq!(status, 200, "{body}");
+    // A token made by another process after this server missed other tokens works at
+    // once: a remembered miss never names a token made later.
+    let workspace = acme["workspace_id"].as_str().unwrap();
+    let made = run_json(&[
+        "token",
+        "create",
+        "--database-url",
+        url,
+        "--workspace",
+        workspace,
+        "--member",
+        "admin@acme.test",
+        "--json",
+    ])
+    .await;
+    let fresh = made["token"].as_str().unwrap().to_owned();
+    let (status, _, body) = get(fresh, "/api/v1/workspace", "127.0.0.3").await;
+    assert_eq!(status, 200, "{body}");
+    // After the wait it names, the address may try again.
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    let (status, _, body) = get(admin, "/api/v1/workspace", "127.0.0.1").await;
+    assert_eq!(status, 200, "{body}");
+    sigterm(served).await;
+}
+
+/// The acceptance test of the connection layer: under `ulimit -n 1024`, with 1,000
+/// silent sockets and 500 that send a header byte a second held open (each reopened
+/// when the server closes it), `/healthz` and an authenticated read keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_1024_descriptors_answers_under_1500_idle_and_slow_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let acme = create_workspace(&url, "Acme", "admin@acme.test").await;
+    let token = acme["token"].as_str().unwrap().to_owned();
+    let served = serve_limited(Some(&url), dir.path(), &[], &[], Some(1024)).await;
+    let addr = addr_of(&served.base);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    for i in 0..1500 {
+        let (addr, stop, opened) = (addr.clone(), stop.clone(), opened.clone());
+        let slow = i >= 1000;
+        flood.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if opened.load(std::sync::atomic::Ordering::Relaxed) > 1500 {
+                    // Closed by the server: come back as a client would, soon.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let Ok(mut stream) = TcpStream::connect(&addr).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if slow {
+                    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+                    let mut k = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let byte = head.get(k).copied().unwrap_or(b'a');
+                        if stream.write_all(&[byte]).await.is_err() {
+                            break;
+                        }
+                        k += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                } else {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        tokio::select! {
+                            read = stream.read(&mut buf) => {
+                                if !matches!(read, Ok(n) if n > 0) { break; }
+                            }
+                            () = tokio::time::sleep(Duration::from_millis(500)) => {
+                                if stop.load(std::sync::atomic::Ordering::Relaxed) { break; }
+                            }
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    // Let the flood open its sockets, then probe for 15 s (past the header timeout, so
+    // the server also closes and the flood reopens).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    let (mut health, mut reads) = (Vec::new(), Vec::new());
+    while started.elapsed() < Duration::from_secs(15) {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let t = Instant::now();
+        let response = client.get(format!("{}/healthz", served.base)).send().await;
+        assert!(
+            response.as_ref().is_ok_and(|r| r.status() == 200),
+            "/healthz failed under the flood after {:?}: {response:?}",
+            started.elapsed()
+        );
+        health.push(t.elapsed());
+        let t = Instant::now();
+        let response = client
+            .get(format!("{}/api/v1/workspace", served.base))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        assert!(
+            response.as_ref().is_ok_and(|r| r.status() == 200),
+            "an authenticated read failed under the flood: {response:?}"
+        );
+        reads.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total_opened = opened.load(std::sync::atomic::Ordering::Relaxed);
+    for task in flood {
+        task.abort();
+    }
+    health.sort();
+    reads.sort();
+    let pct = |v: &[Duration], p: usize| v[(v.len() - 1) * p / 100];
+    eprintln!(
+        "flood: {total_opened} sockets opened; /healthz p50 {:?} p99 {:?} max {:?}; \
+         /api/v1/workspace p50 {:?} max {:?} ({} probes)",
+        pct(&health, 50),
+        pct(&health, 99),
+        health[health.len() - 1],
+        pct(&reads, 50),
+        reads[reads.len() - 1],
+        health.len()
+    );
+    assert!(total_opened >= 1500, "the flood opened its sockets");
+    assert!(
+        health[health.len() - 1] < Duration::from_secs(2),
+        "/healthz stayed prompt"
+    );
+    assert!(
+        reads[reads.len() - 1] < Duration::from_secs(2),
+        "reads stayed prompt"
+    );
+    sigterm(served).await;
+}
+
+/// Runs one statement on a test database, behind the server's back.
+async fn execute(db: &TestDb, statement: &str) {
+    use sqlx::Connection;
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+}
+
+async fn unknown_and_malformed_tokens_are_answered_without_the_store(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let acme = create_workspace(url, "Acme", "admin@acme.test").await;
+    let admin = acme["token"].as_str().unwrap().to_owned();
+    let served = serve(Some(url), dir.path()).await;
+    let members = format!("{}/api/v1/members", served.base);
+    let (status, _) = call(
+        reqwest::Method::GET,
+        members.clone(),
+        &unknown_token(1),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    // With the token table gone, a lookup in the store fails (500); what the server
+    // remembers, or can tell from the shape, is still answered 401.
+    execute(&db, "ALTER TABLE tokens RENAME TO tokens_away").await;
+    let (status, body) = call(
+        reqwest::Method::GET,
+        members.clone(),
+        &unknown_token(1),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "a repeated unknown token is answered from memory: {body}"
+    );
+    for malformed in ["rst_short", "not-a-roster-token", &format!("{admin}x")] {
+        let (status, body) = call(reqwest::Method::GET, members.clone(), malformed, None).await;
+        assert_eq!(status, 401, "{malformed} is refused by its shape: {body}");
+    }
+    let (status, _) = call(
+        reqwest::Method::GET,
+        members.clone(),
+        &unknown_token(2),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 500,
+        "a token not seen before is looked up in the store"
+    );
+    execute(&db, "ALTER TABLE tokens_away RENAME TO tokens").await;
+    let (status, body) = call(reqwest::Method::GET, members, &admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    sigterm(served).await;
 }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::runtime::WorkspaceHandle;
+use crate::throttle::ClientKey;
 
 /// The workspace and actor a request's bearer token names.
 pub struct Auth {
@@ -39,11 +40,12 @@ impl FromRequestParts<AppState> for Auth {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
-        let (handle, workspace, member_id) = state
-            .roster
-            .authenticate(token)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+        let client = ClientKey::of_request(&parts.extensions);
+        state.throttle.admit(client)?;
+        let Some((handle, workspace, member_id)) = state.roster.authenticate(token).await? else {
+            state.throttle.failed(client);
+            return Err(ApiError::unauthorized("the token is unknown or revoked"));
+        };
         let active = handle.read().is_active_member(&member_id);
         if !active {
             return Err(ApiError::unauthorized("the token's member is deactivated"));

@@ -32,6 +32,7 @@ use serde::Serialize;
 pub use problem::{ApiError, Problem};
 
 use crate::mail::InviteSettings;
+use crate::throttle::AuthThrottle;
 use crate::Roster;
 
 /// Largest request body accepted: 1 MiB.
@@ -44,6 +45,8 @@ pub struct AppState {
     pub roster: Arc<Roster>,
     /// How invitations are delivered and limited.
     pub invites: Arc<InviteSettings>,
+    /// The budget of failed authentications per client address.
+    pub throttle: Arc<AuthThrottle>,
 }
 
 /// The whole HTTP surface, with invitations delivered as [`InviteSettings::default`] says
@@ -52,8 +55,14 @@ pub fn router(roster: Arc<Roster>) -> Router {
     router_with(roster, InviteSettings::default())
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, with the production budget of failed authentications.
 pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
+    router_full(roster, invites, AuthThrottle::default())
+}
+
+/// The whole HTTP surface, with a budget of failed authentications of its own (the
+/// server's flag; tests that send many bad tokens raise it).
+pub fn router_full(roster: Arc<Roster>, invites: InviteSettings, throttle: AuthThrottle) -> Router {
     let api = Router::new()
         .merge(members::routes())
         .merge(properties::routes())
@@ -96,6 +105,7 @@ pub fn router_with(roster: Arc<Roster>, invites: InviteSettings) -> Router {
         .with_state(AppState {
             roster,
             invites: Arc::new(invites),
+            throttle: Arc::new(throttle),
         })
 }
 

@@ -6,6 +6,7 @@ use roster_ops::OpError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::throttle::Throttled;
 use crate::RuntimeError;
 
 /// An RFC 9457 problem document.
@@ -168,6 +169,34 @@ impl ApiError {
         )
     }
 
+    /// An error the connection layer answers before any handler runs (a request that
+    /// is too slow, too large or cannot be read; a server at its connection cap), with
+    /// its kind named after the status.
+    pub fn of_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        let (slug, title) = match status.as_u16() {
+            400 => ("bad-request", "Malformed request"),
+            408 => ("timeout", "Request timeout"),
+            413 => ("too-large", "Request body too large"),
+            414 => ("uri-too-long", "URI too long"),
+            431 => ("headers-too-large", "Request header fields too large"),
+            503 => ("unavailable", "Service unavailable"),
+            _ => ("error", status.canonical_reason().unwrap_or("Error")),
+        };
+        Self::new(status, slug, title, detail)
+    }
+
+    /// The problem document this error answers with.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("https://roster.dev/problems/{}", self.slug),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -256,6 +285,20 @@ fn error_detail(errors: &[roster_rules::RuleError]) -> String {
     format!("the rule does not check: {}", messages.join("; "))
 }
 
+impl From<Throttled> for ApiError {
+    fn from(refusal: Throttled) -> Self {
+        ApiError {
+            retry_after: Some(u32::try_from(refusal.retry_after).unwrap_or(u32::MAX)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                refusal.to_string(),
+            )
+        }
+    }
+}
+
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         match error {
@@ -274,14 +317,7 @@ impl From<RuntimeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = Problem {
-            kind: format!("https://roster.dev/problems/{}", self.slug),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: self.detail,
-            field: self.field,
-            errors: self.errors,
-        };
+        let problem = self.problem();
         let mut response = (self.status, axum::Json(problem)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

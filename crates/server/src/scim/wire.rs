@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::http::extract::{bearer, json_or_untyped};
 use crate::http::AppState;
 use crate::runtime::WorkspaceHandle;
+use crate::throttle::{ClientKey, Throttled};
 use crate::RuntimeError;
 
 /// The media type of every SCIM answer.
@@ -133,22 +134,25 @@ pub struct ScimAuth {
 }
 
 impl FromRequestParts<AppState> for ScimAuth {
-    type Rejection = Fail;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Fail> {
-        let unauthorized = |detail: &str| Fail(ScimError::status(401, detail));
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let unauthorized = |detail: &str| Fail(ScimError::status(401, detail)).into_response();
         let token = bearer(&parts.headers)
             .ok_or_else(|| unauthorized("send `Authorization: Bearer <SCIM token>`"))?;
-        let (handle, workspace, token_id) = state
+        let client = ClientKey::of_request(&parts.extensions);
+        state.throttle.admit(client).map_err(throttled)?;
+        let found = state
             .roster
             .authenticate_scim(token)
             .await
-            .map_err(Fail::from)?
-            .ok_or_else(|| {
-                unauthorized(
-                    "the token is not a live SCIM token (API tokens are not accepted here)",
-                )
-            })?;
+            .map_err(|e| Fail::from(e).into_response())?;
+        let Some((handle, workspace, token_id)) = found else {
+            state.throttle.failed(client);
+            return Err(unauthorized(
+                "the token is not a live SCIM token (API tokens are not accepted here)",
+            ));
+        };
         Ok(ScimAuth {
             roster: state.roster.clone(),
             workspace,
@@ -157,6 +161,15 @@ impl FromRequestParts<AppState> for ScimAuth {
             base: base_url(parts, &state.invites.public_url),
         })
     }
+}
+
+/// A refusal of the guessing throttle, in the SCIM error schema with `Retry-After`.
+pub fn throttled(refusal: Throttled) -> Response {
+    let mut response = Fail(ScimError::status(429, refusal.to_string())).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after));
+    response
 }
 
 /// The SCIM base URL: the configured public URL when one was set, else the `Host` the

@@ -40,11 +40,18 @@ async fn serve(
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    let app = roster::http::router_with(roster.clone(), settings);
+    // The production connection layer, with a budget of failed authentications no
+    // test reaches (tests send bad tokens on purpose; the throttle has tests of its own).
+    let throttle = roster::throttle::AuthThrottle::new(1_000_000);
+    let app = roster::http::router_full(roster.clone(), settings, throttle);
+    let limits = roster::listen::Limits::default();
     let mut tasks = vec![
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        }),
+        tokio::spawn(roster::listen::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        )),
         tokio::spawn(roster.clone().follow()),
     ];
     if let Some(mailer) = mailer {

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cli;
 pub mod http;
 pub mod mail;
+pub mod pool;
 pub mod runtime;
 pub mod scim;
 pub mod secret;

@@ -304,15 +304,17 @@ fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, O
 /// `POST /.search`: users and groups together, users first.
 pub async fn search_root(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
     let query = ListQuery::from_body(&body)?;
+    // Each kind's first `startIndex - 1 + count` matches are enough to cut the page from;
+    // the scan of each stays within its budget.
     let mut everything = query.clone();
     everything.start_index = 1;
-    everything.count = usize::MAX;
-    let mut all = Vec::new();
+    everything.count = (query.start_index - 1).saturating_add(query.count);
+    let (mut all, mut total) = (Vec::new(), 0usize);
     for kind in [Kind::User, Kind::Group] {
-        let found = resources::search_all(&auth, kind, &everything)?;
+        let (found, matched) = resources::search_all(&auth, kind, &everything).await?;
         all.extend(found);
+        total += matched;
     }
-    let total = all.len();
     let page: Vec<Value> = all
         .into_iter()
         .skip(query.start_index - 1)

@@ -768,6 +768,12 @@ impl WorkspaceState {
         self.static_members.get(group_id)?.get(member_id)
     }
 
+    /// How many members are recorded in a group, active or not: what writing the
+    /// group's whole member list costs, known without walking it.
+    pub fn static_member_count(&self, group_id: &Id) -> usize {
+        self.static_members.get(group_id).map_or(0, BTreeMap::len)
+    }
+
     /// The members recorded in a group in member id order, starting after `after`: a
     /// page of a large static group without walking the members before it.
     pub fn static_memberships_after(

@@ -15,5 +15,7 @@ mod client;
 
 #[path = "scim/conformance.rs"]
 mod conformance;
+#[path = "scim/cost.rs"]
+mod cost;
 #[path = "scim/habits.rs"]
 mod habits;

@@ -211,9 +211,10 @@ pub fn scan_cost(query: &ListQuery, candidates: usize) -> u64 {
 }
 
 /// What testing one rendered resource costs: its rendering, and each comparison once
-/// per value a multi-valued attribute holds (at most that many are compared).
+/// per value of the largest multi-valued attribute (a comparison reads at most one
+/// attribute's values).
 fn resource_cost(terms: u64, resource: &Value) -> u64 {
-    let values: u64 = resource
+    let widest: u64 = resource
         .as_object()
         .map(|object| {
             object
@@ -223,13 +224,15 @@ fn resource_cost(terms: u64, resource: &Value) -> u64 {
                     Value::Object(inner) => inner
                         .values()
                         .map(|v| v.as_array().map_or(0, |a| a.len() as u64))
-                        .sum(),
+                        .max()
+                        .unwrap_or(0),
                     _ => 0,
                 })
-                .sum()
+                .max()
+                .unwrap_or(0)
         })
         .unwrap_or(0);
-    RENDER_COST.saturating_add(terms.saturating_mul(values.max(1)))
+    RENDER_COST.saturating_add(terms.saturating_mul(widest.max(1)))
 }
 
 fn too_costly(query: &ListQuery, candidates: usize, what: &str) -> ScimError {

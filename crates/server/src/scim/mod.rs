@@ -20,7 +20,9 @@ use crate::http::AppState;
 use resources::Kind;
 use wire::{Body, Fail, ScimAuth, ScimPath, ScimQuery};
 
+pub use bulk::MAX_BULK_COST;
 pub use discovery::MAX_BULK_OPERATIONS;
+pub use list::{MAX_SCAN_COST, RENDER_COST};
 
 /// The routes below `/scim/v2`.
 pub fn routes() -> Router<AppState> {

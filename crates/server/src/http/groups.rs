@@ -185,6 +185,9 @@ pub struct GroupMember {
     effective: bool,
 }
 
+/// One member of a page before it is shown: id, why, who added it and when.
+type Entry = (Id, Reason, Option<Uuid>, Option<OffsetDateTime>);
+
 /// Lists a group's members: the recorded ones of a static group (deactivated members
 /// included, with `effective: false`), the derived ones of a maintained or dynamic group.
 #[utoipa::path(get, operation_id = "groups_members", path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageQuery),
@@ -201,7 +204,7 @@ pub async fn members(
     let derived = group.is_maintained() || group.membership == Membership::Dynamic;
     // Only the page is read: a bounded walk in id order for a derived group, a range of
     // the recorded members for a static one.
-    let (entries, next): (Vec<(Id, Reason, Option<Uuid>, Option<OffsetDateTime>)>, _) = if derived {
+    let (entries, next): (Vec<Entry>, _) = if derived {
         let reason = if group.default_group == Some(DefaultGroup::VerifiedCustomers)
             || group.membership == Membership::Dynamic
         {

@@ -278,7 +278,7 @@ pub fn respond<P>(
             .collect();
         let page = ids
             .chunks(CHUNK)
-            .flat_map(|chunk| fetch(chunk))
+            .flat_map(fetch)
             .map(|parts| render(&parts))
             .collect();
         (total, page)

@@ -6,7 +6,7 @@
 //! is left to them however many scans are asked for at once. A request waiting for a
 //! place in the pool holds no lock.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Semaphore;
 
@@ -18,7 +18,7 @@ pub fn size() -> usize {
         .max(1)
 }
 
-static PLACES: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(size()));
+static PLACES: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(size())));
 
 /// Why work given to the pool did not come back.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +34,17 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let _place = PLACES
-        .acquire()
+    let place = PLACES
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| PoolError::Stopped(e.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| PoolError::Stopped(e.to_string()))
+    // The place goes with the work: a client that goes away mid-scan drops this future,
+    // but the work runs on, and keeps its place until it ends.
+    tokio::task::spawn_blocking(move || {
+        let _place = place;
+        work()
+    })
+    .await
+    .map_err(|e| PoolError::Stopped(e.to_string()))
 }

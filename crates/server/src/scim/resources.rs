@@ -39,30 +39,6 @@ impl Kind {
     }
 }
 
-/// Renders one resource of a kind as the engine now holds it.
-fn render_one(
-    state: &WorkspaceState,
-    kind: Kind,
-    id: &Id,
-    base: &str,
-    with_members: bool,
-) -> Option<Value> {
-    let resource = state
-        .scim()
-        .resource(id)
-        .filter(|r| r.resource_type == kind.resource_type())?;
-    match kind {
-        Kind::User => {
-            let member = state.member(id)?;
-            Some(render::user(state, resource, &member, base))
-        }
-        Kind::Group => {
-            let group = state.group(id)?;
-            Some(render::group(state, resource, group, base, with_members))
-        }
-    }
-}
-
 /// A resource's location and version, without rendering it.
 pub fn location(
     state: &WorkspaceState,
@@ -109,11 +85,23 @@ pub async fn search_all(
 }
 
 /// The answer to a write: the resource as it now is.
+/// Copied out under the engine's lock, rendered with it released (a group's members
+/// may be many).
 fn written(auth: &ScimAuth, kind: Kind, id: Id, status: StatusCode) -> Result<Reply, Fail> {
-    let state = auth.handle.read();
-    let body = render_one(&state, kind, &id, &auth.base, true)
-        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    let body = render_unlocked(auth, kind, id, true)?;
     Ok(Reply { status, body })
+}
+
+/// One resource, its parts copied under the engine's read lock and rendered after.
+fn render_unlocked(auth: &ScimAuth, kind: Kind, id: Id, with_members: bool) -> Result<Value, Fail> {
+    let parts = fetch(&auth.handle, kind, &[id], with_members)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    Ok(match parts {
+        Parts::User(p) => render::user_of(&p, &auth.base),
+        Parts::Group(p) => render::group_of(&p, &auth.base),
+    })
 }
 
 /// `GET /Users`, `GET /Groups`.
@@ -276,12 +264,10 @@ pub async fn show(
 ) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
     let query = ListQuery::from_params(&params)?;
-    let state = auth.handle.read();
     let with_members = kind == Kind::Group && query.needs("members");
-    let body = render_one(&state, kind, &id, &auth.base, with_members)
-        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    let body = render_unlocked(&auth, kind, id, with_members)?;
     let schema = match kind {
-        Kind::User => user_schema(&state),
+        Kind::User => user_schema(&auth.handle.read()),
         Kind::Group => group_resource(),
     };
     Ok(Reply::ok(list::shape(body, &schema, &query)))

@@ -193,6 +193,10 @@ impl ListQuery {
 /// are rendered and tested.
 pub const CHUNK: usize = 256;
 
+/// Groups copied out at once when their members are shown: a group may hold tens of
+/// thousands of members, each copied under the lock.
+pub const MEMBERS_CHUNK: usize = 4;
+
 /// What one list may cost, in units of one comparison of the filter against one value
 /// of a resource; rendering a resource counts [`RENDER_COST`]. A list whose least cost
 /// (every candidate rendered, each comparison made once) is over the budget is refused
@@ -250,13 +254,15 @@ fn too_costly(query: &ListQuery, candidates: usize, what: &str) -> ScimError {
 }
 
 /// Answers a list. Without filter and sort only the page is fetched and rendered.
-/// Otherwise the candidates are fetched from the engine [`CHUNK`] at a time
+/// Otherwise the candidates are fetched from the engine `chunk` at a time ([`CHUNK`],
+/// or [`MEMBERS_CHUNK`] for groups with their members)
 /// (`fetch` holds the engine's read lock, briefly), then rendered and tested with the
 /// lock released; a scan over its budget is `400 tooMany`.
 pub fn respond<P>(
     query: &ListQuery,
     schema: &ResourceSchema,
     candidates: &[Id],
+    chunk: usize,
     what: &str,
     fetch: &dyn Fn(&[Id]) -> Vec<P>,
     render: &dyn Fn(&P) -> Value,
@@ -278,7 +284,7 @@ pub fn respond<P>(
             .copied()
             .collect();
         let page = ids
-            .chunks(CHUNK)
+            .chunks(chunk.max(1))
             .flat_map(fetch)
             .map(|parts| render(&parts))
             .collect();
@@ -291,8 +297,8 @@ pub fn respond<P>(
         let keep_all = query.sort_by.is_some();
         let mut matched: Vec<Value> = Vec::new();
         let (mut total, mut spent) = (0usize, 0u64);
-        for chunk in candidates.chunks(CHUNK) {
-            for parts in fetch(chunk) {
+        for ids in candidates.chunks(chunk.max(1)) {
+            for parts in fetch(ids) {
                 let resource = render(&parts);
                 spent = spent.saturating_add(resource_cost(terms, &resource));
                 if spent > MAX_SCAN_COST {

@@ -182,7 +182,12 @@ async fn search_with(auth: &ScimAuth, kind: Kind, query: ListQuery) -> Result<Re
             Kind::User => "users",
             Kind::Group => "groups",
         };
-        list::respond(&query, &schema, &candidates, what, &fetch, &render)
+        let chunk = if with_members {
+            list::MEMBERS_CHUNK
+        } else {
+            list::CHUNK
+        };
+        list::respond(&query, &schema, &candidates, chunk, what, &fetch, &render)
     };
     let body = crate::pool::run(work)
         .await

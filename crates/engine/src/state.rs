@@ -648,6 +648,51 @@ impl WorkspaceState {
             .filter_map(|(_, slot)| self.member_at(*slot))
     }
 
+    /// One page of members in id order after `after`, of a kind and in a set when given,
+    /// visiting at most `visit` members: a page of a sparse kind or set costs the same
+    /// bounded walk however large the workspace. Returns the page (at most `limit`) and
+    /// where the next page starts: the last member shown when more follow, or the last
+    /// member visited when the walk stopped first (the page is then shorter); `None` at
+    /// the end.
+    pub fn page_after(
+        &self,
+        after: Option<Id>,
+        kind: Option<MemberKind>,
+        set: Option<&RoaringBitmap>,
+        limit: usize,
+        visit: usize,
+    ) -> (Vec<Member>, Option<Id>) {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = Vec::new();
+        let (mut visited, mut last) = (0usize, after);
+        for (id, slot) in self.order.range((start, Bound::Unbounded)) {
+            if visited >= visit.max(1) {
+                return (page, last);
+            }
+            visited += 1;
+            last = Some(*id);
+            let wanted = set.is_none_or(|s| s.contains(*slot))
+                && kind.is_none_or(|k| {
+                    self.cores
+                        .get(*slot as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|c| c.kind == k)
+                });
+            if !wanted {
+                continue;
+            }
+            if page.len() == limit {
+                let next = page.last().map(|m: &Member| m.id);
+                return (page, next);
+            }
+            if let Some(member) = self.member_at(*slot) {
+                page.push(member);
+            }
+        }
+        (page, None)
+    }
+
     /// Members of a kind (or of both) in id order, starting after `after`; members of
     /// the other kind are skipped before anything is rebuilt.
     pub fn members_of_kind_after(
@@ -721,6 +766,27 @@ impl WorkspaceState {
     /// The recorded (static) membership of a member in a group, active or not.
     pub fn static_membership(&self, group_id: &Id, member_id: &Id) -> Option<&StaticMembership> {
         self.static_members.get(group_id)?.get(member_id)
+    }
+
+    /// How many members are recorded in a group, active or not: what writing the
+    /// group's whole member list costs, known without walking it.
+    pub fn static_member_count(&self, group_id: &Id) -> usize {
+        self.static_members.get(group_id).map_or(0, BTreeMap::len)
+    }
+
+    /// The members recorded in a group in member id order, starting after `after`: a
+    /// page of a large static group without walking the members before it.
+    pub fn static_memberships_after(
+        &self,
+        group_id: &Id,
+        after: Option<Id>,
+    ) -> impl Iterator<Item = &StaticMembership> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.static_members
+            .get(group_id)
+            .into_iter()
+            .flat_map(move |m| m.range((start, Bound::Unbounded)).map(|(_, r)| r))
     }
 
     /// The slots of the members recorded in a group, active or not.

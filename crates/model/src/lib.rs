@@ -9,6 +9,7 @@ mod change;
 mod event;
 mod group;
 mod invitation;
+pub mod json;
 mod member;
 mod property;
 mod role;

@@ -330,19 +330,22 @@ pub fn explain(ctx: &Ctx, question: &Question) -> Result<Explanation, OpError> {
 pub struct Holders {
     /// The members of this page, in id order.
     pub members: Vec<Member>,
-    /// Whether more follow.
-    pub more: bool,
+    /// Where the next page starts, when more may follow.
+    pub next: Option<Id>,
     /// How many members hold the privilege.
     pub count: u64,
 }
 
-/// The active members holding a privilege, in id order after `after` (admins).
+/// The active members holding a privilege, in id order after `after` (admins). The
+/// page walks at most `visit` members, so where holders are rare it may be short, with
+/// `next` set to continue.
 pub fn who(
     ctx: &Ctx,
     grant: Grant,
     kind: Option<MemberKind>,
     after: Option<Id>,
     limit: usize,
+    visit: usize,
 ) -> Result<Holders, OpError> {
     if !is_admin(ctx) {
         return Err(OpError::forbidden(WHO_RULE));
@@ -351,16 +354,12 @@ pub fn who(
     if let Some(kind) = kind {
         holders &= ctx.state.kind_set(kind);
     }
-    let mut members: Vec<Member> = ctx
+    let (members, next) = ctx
         .state
-        .members_in_after(&holders, after)
-        .take(limit + 1)
-        .collect();
-    let more = members.len() > limit;
-    members.truncate(limit);
+        .page_after(after, None, Some(&holders), limit, visit);
     Ok(Holders {
         members,
-        more,
+        next,
         count: holders.len(),
     })
 }

@@ -42,6 +42,25 @@ pub enum Filter {
     ValuePath(AttrPath, Box<Filter>),
 }
 
+impl Filter {
+    /// How many comparisons (`eq`, `co`, `pr`, …) the filter makes of one resource at
+    /// most: what testing it against a resource costs, for the budget of a scan.
+    pub fn terms(&self) -> usize {
+        let (mut count, mut stack) = (0usize, vec![self]);
+        while let Some(filter) = stack.pop() {
+            match filter {
+                Filter::And(a, b) | Filter::Or(a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                Filter::Not(inner) | Filter::ValuePath(_, inner) => stack.push(inner),
+                Filter::Present(_) | Filter::Compare(..) => count += 1,
+            }
+        }
+        count
+    }
+}
+
 /// An attribute, optionally qualified by its schema URI, optionally with a sub-attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrPath {

@@ -17,6 +17,26 @@ use crate::eval;
 use crate::filter::{parse_path, AttrPath, CompareOp, Filter, PatchPath, Value as Operand};
 use crate::schema::{get_ci, Attribute, Kind, Mutability, Resolved, ResourceSchema};
 
+/// Most operations one PATCH request may hold. Applying them is linear in the
+/// operations and the values they name; the cap keeps one request's work (done while
+/// the workspace's writes wait) to milliseconds.
+pub const MAX_OPERATIONS: usize = 1000;
+
+/// Most values a written resource may hold in one multi-valued attribute (`emails`,
+/// `phoneNumbers`, `addresses`, …). A group's `members` is the group itself and is not
+/// capped here; how many members one request may change is capped where groups are
+/// written (`roster_ops::scim::groups::MAX_MEMBER_CHANGES`).
+pub const MAX_VALUES: usize = 100;
+
+/// What one PATCH may cost beyond its indexed steps, in values visited: each operation
+/// that is not an indexed add or remove of a multi-valued attribute (a rename, a filtered
+/// replace, `emails[type eq "work"].value`) visits every value the resource holds.
+pub const MAX_PATCH_COST: usize = 200_000;
+
+fn too_many(detail: String) -> ScimError {
+    ScimError::bad(ScimType::TooMany, detail)
+}
+
 /// The three PATCH operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -51,6 +71,13 @@ pub fn operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
         .ok_or_else(|| syntax("a PATCH body needs an `Operations` array"))?;
     if list.is_empty() {
         return Err(syntax("`Operations` is empty"));
+    }
+    if list.len() > MAX_OPERATIONS {
+        return Err(too_many(format!(
+            "a PATCH holds at most {MAX_OPERATIONS} operations and this one holds {}; \
+             send the rest in another PATCH",
+            list.len()
+        )));
     }
     list.iter()
         .enumerate()
@@ -95,15 +122,226 @@ pub fn operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
 
 /// Applies operations to a resource in order; on error the resource may be half
 /// changed, so callers apply to a copy. The result is [`normalize`]d.
+///
+/// The work is linear: an add, a replace or a listed remove of a multi-valued attribute
+/// without `primary` (a group's `members`), and a remove of `members[value eq "…"]`,
+/// act on that attribute held aside with an index of its values, so each costs the
+/// values it names. Any other operation visits the resource and is charged every value
+/// it holds; past [`MAX_PATCH_COST`] the PATCH is `400 tooMany`.
 pub fn apply(
     resource: &mut Map<String, Value>,
     operations: &[Operation],
     schema: &ResourceSchema,
 ) -> Result<(), ScimError> {
+    let mut open = Open::default();
+    let mut cost = 0usize;
     for operation in operations {
+        if open.fast(resource, operation, schema)? {
+            continue;
+        }
+        open.flush(resource);
+        cost = cost.saturating_add(1).saturating_add(values_held(resource));
+        if cost > MAX_PATCH_COST {
+            return Err(too_many(format!(
+                "this PATCH visits the resource's values more than {MAX_PATCH_COST} times \
+                 in all; send fewer operations that rewrite a large attribute, or send them \
+                 in several PATCH requests"
+            )));
+        }
         apply_one(resource, operation, schema)?;
     }
+    open.flush(resource);
     normalize(resource, schema)
+}
+
+/// How many values the multi-valued attributes of a resource hold, its extensions'
+/// included: what an operation that visits the resource may touch.
+fn values_held(resource: &Map<String, Value>) -> usize {
+    resource
+        .values()
+        .map(|value| match value {
+            Value::Array(items) => items.len(),
+            Value::Object(inner) => inner
+                .values()
+                .map(|v| v.as_array().map_or(0, Vec::len))
+                .sum(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Multi-valued attributes taken out of the resource while operations apply, each
+/// with an index of its values by [`identity`].
+#[derive(Default)]
+struct Open {
+    held: Vec<Held>,
+}
+
+/// One attribute held aside: where it goes back, its values (`None` once removed) and
+/// where each identity sits.
+struct Held {
+    extension: Option<String>,
+    name: String,
+    items: Vec<Option<Value>>,
+    index: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl Held {
+    fn add(&mut self, incoming: Vec<Value>) {
+        for item in incoming {
+            let key = identity(&item);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.index.entry(key) {
+                slot.insert(vec![self.items.len()]);
+                self.items.push(Some(item));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(positions) = self.index.remove(key) {
+            for position in positions {
+                if let Some(slot) = self.items.get_mut(position) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.index.clear();
+    }
+}
+
+impl Open {
+    /// Applies an operation to a held attribute when it is one of the indexed kinds;
+    /// `false` when it must be applied to the resource instead.
+    fn fast(
+        &mut self,
+        resource: &mut Map<String, Value>,
+        operation: &Operation,
+        schema: &ResourceSchema,
+    ) -> Result<bool, ScimError> {
+        let Some(path) = &operation.path else {
+            return Ok(false);
+        };
+        if path.sub.is_some() || path.attr.sub.is_some() {
+            return Ok(false);
+        }
+        let Some(target) = resolve_path(schema, &path.attr)? else {
+            return Ok(false);
+        };
+        let attribute = target.attribute;
+        let indexable = attribute.multi
+            && attribute.kind == Kind::Complex
+            && target.sub.is_none()
+            && !ignored(attribute)
+            && attribute.sub("primary").is_none()
+            && attribute.sub("value").is_some_and(|v| v.case_exact);
+        if !indexable {
+            return Ok(false);
+        }
+        // Which values the operation names, or that it rewrites the whole attribute.
+        enum Step {
+            Add(Vec<Value>),
+            Replace(Vec<Value>),
+            Remove(Vec<String>),
+            Clear,
+        }
+        let listed = |value: &Value| match value {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            single => vec![single.clone()],
+        };
+        let step = match (&path.filter, operation.op) {
+            (None, Op::Add) | (None, Op::Replace) => {
+                let Some(value) = &operation.value else {
+                    return Ok(false);
+                };
+                if operation.op == Op::Add {
+                    Step::Add(listed(value))
+                } else {
+                    Step::Replace(listed(value))
+                }
+            }
+            (None, Op::Remove) => match &operation.value {
+                Some(Value::Array(items)) if !items.is_empty() => {
+                    Step::Remove(items.iter().map(identity).collect())
+                }
+                Some(item @ Value::Object(_)) => Step::Remove(vec![identity(item)]),
+                _ => Step::Clear,
+            },
+            (Some(Filter::Compare(on, CompareOp::Eq, Operand::String(v))), Op::Remove)
+                if on.uri.is_none()
+                    && on.sub.is_none()
+                    && on.name.eq_ignore_ascii_case("value") =>
+            {
+                Step::Remove(vec![format!("v:{v}")])
+            }
+            _ => return Ok(false),
+        };
+        let held = self.take(resource, target.extension, &attribute.name);
+        match step {
+            Step::Add(items) => held.add(items),
+            Step::Replace(items) => {
+                held.clear();
+                held.add(items);
+            }
+            Step::Remove(keys) => keys.iter().for_each(|k| held.remove(k)),
+            Step::Clear => held.clear(),
+        }
+        Ok(true)
+    }
+
+    /// The held attribute, taken out of the resource (and indexed) the first time.
+    fn take(
+        &mut self,
+        resource: &mut Map<String, Value>,
+        extension: Option<&str>,
+        name: &str,
+    ) -> &mut Held {
+        let found = self
+            .held
+            .iter()
+            .position(|h| h.name == name && h.extension.as_deref() == extension);
+        let position = match found {
+            Some(position) => position,
+            None => {
+                let current = container(resource, extension).and_then(|h| remove_ci(h, name));
+                let items = match current {
+                    Some(Value::Array(items)) => items,
+                    Some(Value::Null) | None => Vec::new(),
+                    Some(single) => vec![single],
+                };
+                let mut index: std::collections::HashMap<String, Vec<usize>> =
+                    std::collections::HashMap::with_capacity(items.len());
+                for (position, item) in items.iter().enumerate() {
+                    index.entry(identity(item)).or_default().push(position);
+                }
+                self.held.push(Held {
+                    extension: extension.map(str::to_owned),
+                    name: name.to_owned(),
+                    items: items.into_iter().map(Some).collect(),
+                    index,
+                });
+                self.held.len() - 1
+            }
+        };
+        &mut self.held[position]
+    }
+
+    /// Puts every held attribute back into the resource.
+    fn flush(&mut self, resource: &mut Map<String, Value>) {
+        for held in self.held.drain(..) {
+            let items: Vec<Value> = held.items.into_iter().flatten().collect();
+            if items.is_empty() {
+                continue;
+            }
+            if let Some(holder) = container(resource, held.extension.as_deref()) {
+                holder.insert(held.name, Value::Array(items));
+            }
+        }
+    }
 }
 
 fn apply_one(
@@ -615,6 +853,13 @@ fn coerce(attribute: &Attribute, value: Value) -> Result<Option<Value>, ScimErro
             Value::Array(items) => items,
             single => vec![single],
         };
+        if items.len() > MAX_VALUES && attribute.name != "members" {
+            return Err(too_many(format!(
+                "`{}` holds at most {MAX_VALUES} values and this one would hold {}",
+                attribute.name,
+                items.len()
+            )));
+        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if let Some(item) = coerce_one(attribute, item)? {

@@ -297,3 +297,33 @@ fn patch_paths_parse_and_print_back() {
         assert!(parse_path(bad).is_err(), "{bad}");
     }
 }
+
+/// Found by the `scim_filter` fuzz target: an integer too large for 64 bits is read as
+/// a float, printed, and must read back as the same float (serde_json parses floats
+/// with exact rounding here, `float_roundtrip`).
+#[test]
+fn large_numbers_print_and_parse_back() {
+    for text in [
+        "z GE444444444444444444444444",
+        "level gt 4.4444444444444444e+23",
+        "level lt 0.30000000000000004",
+    ] {
+        let tree = parse(text).unwrap();
+        assert_eq!(parse(&tree.to_string()).unwrap(), tree, "{text}");
+    }
+}
+
+/// What testing a filter against one resource costs, for the budget of a scan: each
+/// comparison once, wherever it sits.
+#[test]
+fn terms_count_every_comparison() {
+    assert_eq!(parse(r#"userName eq "a""#).unwrap().terms(), 1);
+    assert_eq!(
+        parse(r#"not (a pr or b co "x") and emails[type eq "work" and value sw "y"]"#)
+            .unwrap()
+            .terms(),
+        4
+    );
+    let chain: Vec<String> = (0..512).map(|i| format!("id co \"q{i}\"")).collect();
+    assert_eq!(parse(&chain.join(" or ")).unwrap().terms(), 512);
+}

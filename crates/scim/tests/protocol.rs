@@ -248,3 +248,159 @@ fn operators_that_do_not_fit_are_invalid_filters() {
     let user = json!({"urn:ietf:params:scim:schemas:extension:roster:2.0:User": {"level": 3}});
     assert!(eval::matches(&filter, &user, &schema));
 }
+
+/// One step of a PATCH of `members`, for the model below.
+#[derive(Debug, Clone)]
+enum MemberStep {
+    Add(Vec<u8>),
+    Replace(Vec<u8>),
+    RemoveListed(Vec<u8>),
+    RemoveFiltered(u8),
+    RemoveAll,
+    Rename,
+}
+
+fn member_step() -> impl Strategy<Value = MemberStep> {
+    let ids = || proptest::collection::vec(0u8..12, 0..5);
+    prop_oneof![
+        ids().prop_map(MemberStep::Add),
+        ids().prop_map(MemberStep::Replace),
+        ids().prop_map(MemberStep::RemoveListed),
+        (0u8..12).prop_map(MemberStep::RemoveFiltered),
+        Just(MemberStep::RemoveAll),
+        Just(MemberStep::Rename),
+    ]
+}
+
+proptest! {
+    /// The indexed application of member operations gives what applying them one by one
+    /// to a list gives: additions once each, in order; removals by list, by filter or
+    /// whole; a rename between them (which puts the list back first) changes nothing.
+    #[test]
+    fn member_operations_apply_as_a_list_would(
+        start in proptest::collection::vec(0u8..12, 0..8),
+        steps in proptest::collection::vec(member_step(), 1..20),
+    ) {
+        let id = |n: &u8| format!("m{n}");
+        let values = |ns: &[u8]| Value::Array(ns.iter().map(|n| json!({"value": id(n)})).collect());
+        let mut model: Vec<String> = Vec::new();
+        for n in &start {
+            model.push(id(n));
+        }
+        let mut group = object(json!({"displayName": "G", "members": values(&start)}));
+        if start.is_empty() {
+            group.remove("members");
+        }
+        let mut operations = Vec::new();
+        for step in &steps {
+            match step {
+                MemberStep::Add(ns) => {
+                    for n in ns {
+                        if !model.contains(&id(n)) {
+                            model.push(id(n));
+                        }
+                    }
+                    operations.push(json!({"op": "add", "path": "members", "value": values(ns)}));
+                }
+                MemberStep::Replace(ns) => {
+                    model.clear();
+                    for n in ns {
+                        if !model.contains(&id(n)) {
+                            model.push(id(n));
+                        }
+                    }
+                    operations.push(json!({"op": "replace", "path": "members", "value": values(ns)}));
+                }
+                MemberStep::RemoveListed(ns) => {
+                    if ns.is_empty() {
+                        model.clear();
+                    } else {
+                        model.retain(|m| !ns.iter().any(|n| &id(n) == m));
+                    }
+                    operations.push(json!({"op": "remove", "path": "members", "value": values(ns)}));
+                }
+                MemberStep::RemoveFiltered(n) => {
+                    model.retain(|m| m != &id(n));
+                    operations.push(json!({"op": "remove",
+                        "path": format!("members[value eq \"{}\"]", id(n))}));
+                }
+                MemberStep::RemoveAll => {
+                    model.clear();
+                    operations.push(json!({"op": "remove", "path": "members"}));
+                }
+                MemberStep::Rename => {
+                    operations.push(json!({"op": "replace", "value": {"displayName": "H"}}));
+                }
+            }
+        }
+        let body = json!({"Operations": operations});
+        patch::apply(&mut group, &patch::operations(&body).unwrap(), &group_resource()).unwrap();
+        let got: Vec<String> = group
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|items| items.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        prop_assert_eq!(got, model);
+    }
+}
+
+/// The caps: more than 1,000 operations, or more than 100 values of one attribute of a
+/// user, are `tooMany` naming the cap; a group's `members` is not capped here.
+#[test]
+fn operations_and_values_are_capped() {
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"op": "add", "path": "title", "value": "t"}))
+        .collect();
+    let error = patch::operations(&json!({"Operations": many})).unwrap_err();
+    assert_eq!(error.scim_type, Some(roster_scim::ScimType::TooMany));
+    assert!(error.detail.contains("1000"), "{}", error.detail);
+
+    let emails: Vec<Value> = (0..101)
+        .map(|i| json!({"value": format!("e{i}@x.y")}))
+        .collect();
+    let mut user = object(json!({"userName": "u"}));
+    let body = json!({"Operations": [{"op": "add", "path": "emails", "value": emails}]});
+    let error = patch::apply(&mut user, &patch::operations(&body).unwrap(), &users()).unwrap_err();
+    assert_eq!(error.scim_type, Some(roster_scim::ScimType::TooMany));
+    assert!(error.detail.contains("100"), "{}", error.detail);
+
+    let members: Vec<Value> = (0..5000)
+        .map(|i| json!({"value": format!("m{i}")}))
+        .collect();
+    let mut group = object(json!({"displayName": "G"}));
+    let body = json!({"Operations": [{"op": "add", "path": "members", "value": members}]});
+    patch::apply(
+        &mut group,
+        &patch::operations(&body).unwrap(),
+        &group_resource(),
+    )
+    .unwrap();
+    assert_eq!(group["members"].as_array().unwrap().len(), 5000);
+}
+
+/// A thousand member additions and a thousand removals by filter, on a group of twenty
+/// thousand members, apply in linear time (generously bounded: a debug build on a busy
+/// machine; the figures are in docs/benchmarks.md).
+#[test]
+fn member_operations_are_linear() {
+    let members: Vec<Value> = (0..20_000)
+        .map(|i| json!({"value": format!("m{i}")}))
+        .collect();
+    let mut group = object(json!({"displayName": "G", "members": members}));
+    let mut operations: Vec<Value> = (0..500)
+        .map(|i| json!({"op": "add", "path": "members", "value": [{"value": format!("n{i}")}]}))
+        .collect();
+    operations.extend(
+        (0..500).map(|i| json!({"op": "remove", "path": format!("members[value eq \"m{i}\"]")})),
+    );
+    let operations = patch::operations(&json!({"Operations": operations})).unwrap();
+    let started = std::time::Instant::now();
+    patch::apply(&mut group, &operations, &group_resource()).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(group["members"].as_array().unwrap().len(), 20_000);
+    assert_eq!(group["members"][0], json!({"value": "m500"}));
+}

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod http;
 pub mod listen;
 pub mod mail;
+pub mod pool;
 pub mod redact;
 pub mod runtime;
 pub mod scim;

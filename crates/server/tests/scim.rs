@@ -15,6 +15,8 @@ mod client;
 
 #[path = "scim/conformance.rs"]
 mod conformance;
+#[path = "scim/cost.rs"]
+mod cost;
 #[path = "scim/habits.rs"]
 mod habits;
 #[path = "scim/takeover.rs"]

@@ -11,6 +11,11 @@
 //!    from the same number of clients, into another fresh workspace.
 //! 3. One `PATCH /Groups/{id}` adding `--group-members` members to an empty group.
 //! 4. `GET /Users?filter=userName eq "…"` for random provisioned users, p50/p99.
+//!
+//! With `--costs` it measures instead what the most costly requests within the caps
+//! take (docs/security.md, "The cost of one request"): scanning filters at and past
+//! the scan budget over `--cost-users` users, a PATCH at the operations cap, a
+//! 12,000-operation PATCH, and a `/Bulk` request that spends its budget.
 
 use std::error::Error;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +51,12 @@ struct Args {
     /// Measure only `/Bulk` provisioning (for profiling it).
     #[arg(long)]
     bulk_only: bool,
+    /// Measure the most costly requests within the caps instead.
+    #[arg(long)]
+    costs: bool,
+    /// Users provisioned for `--costs`.
+    #[arg(long, default_value_t = 35_000)]
+    cost_users: usize,
     /// Where the SQLite file goes (a temporary directory by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -141,10 +152,14 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         let _ = axum::serve(listener, app).await;
     });
 
-    if !args.bulk_only {
-        one_by_one(&args, &roster, &base).await?;
+    if args.costs {
+        costs(&args, &roster, &base).await?;
+    } else {
+        if !args.bulk_only {
+            one_by_one(&args, &roster, &base).await?;
+        }
+        bulk(&args, &roster, &base).await?;
     }
-    bulk(&args, &roster, &base).await?;
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -235,23 +250,28 @@ async fn one_by_one(
     }
     let group_id = group["id"].as_str().unwrap_or_default().to_owned();
     let ids = user_ids(&scim, group_members).await?;
-    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
-    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "add", "path": "members", "value": members}]});
+    // One request changes at most MAX_MEMBER_CHANGES members: as many PATCHes as that
+    // takes, one after the other.
+    let batch = roster_ops::scim::groups::MAX_MEMBER_CHANGES;
     let at = Instant::now();
-    let (status, body) = scim
-        .send(
-            reqwest::Method::PATCH,
-            &format!("/Groups/{group_id}"),
-            Some(&patch),
-        )
-        .await?;
-    let patch_time = at.elapsed();
-    if status != 200 {
-        return Err(format!("PATCH /Groups answered {status}: {body}").into());
+    for chunk in ids.chunks(batch) {
+        let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": members}]});
+        let (status, body) = scim
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/Groups/{group_id}"),
+                Some(&patch),
+            )
+            .await?;
+        if status != 200 {
+            return Err(format!("PATCH /Groups answered {status}: {body}").into());
+        }
     }
+    let patch_time = at.elapsed();
     println!(
-        "one PATCH adding {group_members} members to a group: {:.0} ms (target ≤ 1,000 ms)",
+        "PATCHes adding {group_members} members to a group, {batch} per request: {:.0} ms (target ≤ 1,000 ms)",
         ms(patch_time)
     );
 
@@ -371,6 +391,147 @@ async fn user_ids(scim: &Scim, n: usize) -> Result<Vec<Id>, Box<dyn Error + Send
     }
     ids.truncate(n);
     Ok(ids)
+}
+
+/// The most costly requests within the caps, each timed over HTTP (an upper bound on
+/// the engine time it takes): `--costs`.
+async fn costs(
+    args: &Args,
+    roster: &Roster,
+    base: &str,
+) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let scim = workspace(roster, base, "costs").await?;
+    let n = args.cost_users;
+    for start in (0..n).step_by(1000) {
+        let operations: Vec<Value> = (start..(start + 1000).min(n))
+            .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": user(3, i)}))
+            .collect();
+        let (status, _) = scim
+            .send(
+                reqwest::Method::POST,
+                "/Bulk",
+                Some(&json!({"Operations": operations})),
+            )
+            .await?;
+        if status != 200 {
+            return Err(format!("/Bulk answered {status}").into());
+        }
+    }
+    let time = |label: String, times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        println!(
+            "{label}: median {:.1} ms, max {:.1} ms over {} requests",
+            ms(percentile(times, 0.5)),
+            ms(percentile(times, 1.0)),
+            times.len()
+        );
+    };
+    let get = |path: String| {
+        let scim = &scim;
+        async move {
+            let at = Instant::now();
+            let (status, body) = scim.send(reqwest::Method::GET, &path, None).await?;
+            Ok::<_, Box<dyn Error + Send + Sync>>((at.elapsed(), status, body))
+        }
+    };
+    // Scans: one comparison; as many as the budget allows; 512 (refused).
+    // Users hold two `schemas`, so each comparison is charged twice.
+    let budget_terms =
+        ((roster::scim::MAX_SCAN_COST / n as u64).saturating_sub(roster::scim::RENDER_COST) / 2)
+            .max(1);
+    for terms in [1u64, budget_terms, 512] {
+        let filter: Vec<String> = (0..terms)
+            .map(|i| format!("userName co \"zz{i}\""))
+            .collect();
+        let filter = if terms == 1 {
+            "userName co \"user1\"".to_owned()
+        } else {
+            filter.join(" or ")
+        };
+        let mut times = Vec::new();
+        let mut last = 0;
+        for _ in 0..5 {
+            let (took, status, _) = get(format!("/Users?filter={}", encode(&filter))).await?;
+            times.push(took);
+            last = status;
+        }
+        time(
+            format!("GET /Users with {terms} co terms over {n} users (answer {last})"),
+            &mut times,
+        );
+    }
+    // PATCH: a group, 1,000 single-member additions, 1,000 removals by filter; 12,000
+    // operations (refused).
+    let (_, group) = scim
+        .send(
+            reqwest::Method::POST,
+            "/Groups",
+            Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Costs"})),
+        )
+        .await?;
+    let group_id = group["id"].as_str().unwrap_or_default().to_owned();
+    let ids = user_ids(&scim, 1000).await?;
+    let patch = |operations: Vec<Value>| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
+    let adds: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "add", "path": "members", "value": [{"value": id}]}))
+        .collect();
+    let removes: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "remove", "path": format!("members[value eq \"{id}\"]")}))
+        .collect();
+    let many: Vec<Value> = (0..12_000)
+        .map(|i| removes[i % removes.len()].clone())
+        .collect();
+    for (label, body) in [
+        ("PATCH of 1,000 single-member additions", patch(adds)),
+        ("PATCH of 1,000 removals by value filter", patch(removes)),
+        ("PATCH of 12,000 operations", patch(many)),
+    ] {
+        let at = Instant::now();
+        let (status, _) = scim
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/Groups/{group_id}"),
+                Some(&body),
+            )
+            .await?;
+        println!("{label}: {:.1} ms (answer {status})", ms(at.elapsed()));
+    }
+    // /Bulk: the group with 1,000 members, then 1,000 renames of it (the budget cuts
+    // them at 100).
+    let all: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    scim.send(
+        reqwest::Method::PATCH,
+        &format!("/Groups/{group_id}"),
+        Some(&patch(vec![
+            json!({"op": "add", "path": "members", "value": all}),
+        ])),
+    )
+    .await?;
+    let renames: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"method": "PATCH", "path": format!("/Groups/{group_id}"), "data": patch(vec![
+            json!({"op": "replace", "path": "displayName", "value": format!("Costs {i}")})])})
+        })
+        .collect();
+    let at = Instant::now();
+    let (status, body) = scim
+        .send(
+            reqwest::Method::POST,
+            "/Bulk",
+            Some(&json!({"Operations": renames})),
+        )
+        .await?;
+    let done = body["Operations"]
+        .as_array()
+        .map(|o| o.iter().filter(|o| o["status"] == json!("200")).count())
+        .unwrap_or(0);
+    println!(
+        "/Bulk of 1,000 renames of a 1,000-member group: {:.1} ms (answer {status}, {done} applied)",
+        ms(at.elapsed())
+    );
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -16,6 +16,13 @@ use serde_json::{json, Map, Value};
 use super::{check_etag, invalid_value, render, require_provider, scim};
 use crate::{validate, Ctx, OpError, Outcome, NOTHING};
 
+/// Most members one request may add to or remove from a group (a `POST`, `PUT` or
+/// `PATCH` of `/Groups`, or one operation of `/Bulk`). Each change is a membership
+/// event, an audit entry and a change of effective membership decided and committed
+/// while the workspace's writes wait; identity providers send member changes in batches
+/// well below this, and a larger change is sent as several requests.
+pub const MAX_MEMBER_CHANGES: usize = 1000;
+
 /// Creates a group from a `POST /Groups` body.
 pub fn create(ctx: &Ctx, body: Value) -> Result<Outcome<Id>, OpError> {
     require_provider(ctx)?;
@@ -201,6 +208,16 @@ fn commit(
             .collect(),
         None => BTreeSet::new(),
     };
+    let changing = current.symmetric_difference(&wanted).count();
+    if changing > MAX_MEMBER_CHANGES {
+        return Err(scim(ScimError::bad(
+            ScimType::TooMany,
+            format!(
+                "one request changes at most {MAX_MEMBER_CHANGES} members of a group and \
+                 this one changes {changing}; send the rest in another request"
+            ),
+        )));
+    }
     for gone in current.difference(&wanted) {
         if let Some(record) = ctx.state.static_membership(&group.id, gone) {
             outcome.audit.push(ctx.audit(

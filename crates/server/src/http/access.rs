@@ -256,12 +256,15 @@ pub async fn who(
         privilege: query.privilege,
     };
     let state = auth.handle.read();
-    let holders = checks::who(&auth.ctx(&state), grant, query.member_kind, after, limit)?;
-    let next_cursor = if holders.more {
-        holders.members.last().map(|m| cursor(&m.id.to_string()))
-    } else {
-        None
-    };
+    let holders = checks::who(
+        &auth.ctx(&state),
+        grant,
+        query.member_kind,
+        after,
+        limit,
+        super::MAX_VISIT,
+    )?;
+    let next_cursor = holders.next.map(|id| cursor(&id.to_string()));
     Ok(Json(WhoPage {
         items: holders.members,
         next_cursor,

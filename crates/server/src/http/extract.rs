@@ -237,10 +237,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     // An object naming a key twice is ambiguous (which one counts?) and the readers
     // below would silently keep the last, so it is refused first.
-    if let Err(error) = serde_json::from_slice::<UniqueKeys>(bytes) {
-        if error.is_data() {
-            return Err(ApiError::bad_request(format!("malformed JSON: {error}")));
-        }
+    if let Err(error) = roster_model::json::check_unique_keys(bytes) {
+        return Err(ApiError::bad_request(format!("malformed JSON: {error}")));
     }
     // The common case, a well-formed object of the right shape, is read straight into
     // `T`; only a body that fails is read again as a value to say what is wrong.
@@ -275,67 +273,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid(field, detail)
         }
     })
-}
-
-/// A JSON document read only to check that no object in it names a key twice.
-struct UniqueKeys;
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            map.next_value::<UniqueKeys>()?;
-            if let Some(twice) = seen.replace(key) {
-                return Err(serde::de::Error::custom(format_args!(
-                    "the key `{twice}` appears twice in one object"
-                )));
-            }
-        }
-        Ok(UniqueKeys)
-    }
 }
 
 /// Parses an id from a path. A string that is not an id names nothing: 404.

@@ -185,6 +185,9 @@ pub struct GroupMember {
     effective: bool,
 }
 
+/// One member of a page before it is shown: id, why, who added it and when.
+type Entry = (Id, Reason, Option<Uuid>, Option<OffsetDateTime>);
+
 /// Lists a group's members: the recorded ones of a static group (deactivated members
 /// included, with `effective: false`), the derived ones of a maintained or dynamic group.
 #[utoipa::path(get, operation_id = "groups_members", path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageQuery),
@@ -199,7 +202,9 @@ pub async fn members(
     let group = find(&state, &id)?;
     access::require_reader(&auth.ctx(&state))?;
     let derived = group.is_maintained() || group.membership == Membership::Dynamic;
-    let mut entries: Vec<(Id, Reason, Option<Uuid>, Option<OffsetDateTime>)> = if derived {
+    // Only the page is read: a bounded walk in id order for a derived group, a range of
+    // the recorded members for a static one.
+    let (entries, next): (Vec<Entry>, _) = if derived {
         let reason = if group.default_group == Some(DefaultGroup::VerifiedCustomers)
             || group.membership == Membership::Dynamic
         {
@@ -208,18 +213,24 @@ pub async fn members(
             Reason::Default
         };
         let set = state.effective_members(group);
-        let mut ids: Vec<Id> = state.ids_of(&set).collect();
-        ids.sort();
-        ids.into_iter().map(|id| (id, reason, None, None)).collect()
+        let (page, next) = state.page_after(after, None, Some(&set), limit, super::MAX_VISIT);
+        (
+            page.into_iter()
+                .map(|m| (m.id, reason, None, None))
+                .collect(),
+            next,
+        )
     } else {
-        state
-            .static_memberships(&group.id)
+        let mut page: Vec<_> = state
+            .static_memberships_after(&group.id, after)
+            .take(limit + 1)
             .map(|m| (m.member_id, m.source.into(), m.added_by, Some(m.added_at)))
-            .collect()
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = if more { page.last().map(|e| e.0) } else { None };
+        (page, next)
     };
-    entries.retain(|(id, ..)| after.is_none_or(|after| *id > after));
-    let more = entries.len() > limit;
-    entries.truncate(limit);
     let items: Vec<GroupMember> = entries
         .into_iter()
         .filter_map(|(member_id, source, added_by, added_at)| {
@@ -237,11 +248,7 @@ pub async fn members(
             })
         })
         .collect();
-    let next_cursor = if more {
-        items.last().map(|m| cursor(&m.member_id.to_string()))
-    } else {
-        None
-    };
+    let next_cursor = next.map(|id| cursor(&id.to_string()));
     Ok(Json(Page { items, next_cursor }))
 }
 

@@ -33,7 +33,8 @@ pub struct MemberQuery {
     pub cursor: Option<String>,
 }
 
-/// Lists members in creation order.
+/// Lists members in creation order. A page visits at most `MAX_VISIT` members, so a
+/// page of a kind that is rare among them may hold fewer than `limit` with a cursor.
 #[utoipa::path(get, operation_id = "members_list", path = "/api/v1/members", tag = "members", params(MemberQuery),
     responses((status = 200, body = Page<Member>), (status = "4XX", body = super::Problem, content_type = "application/problem+json")))]
 pub async fn list(
@@ -47,8 +48,12 @@ pub async fn list(
     let (limit, after) = (page.limit()?, page.cursor_id()?);
     let state = auth.handle.read();
     access::require_reader(&auth.ctx(&state))?;
-    let items = state.members_of_kind_after(query.kind, after);
-    Ok(Json(Page::of(items, limit, |m| m.id)))
+    // A bounded walk: a page of a rare kind may come back short, with a cursor.
+    let (items, next) = state.page_after(after, query.kind, None, limit, super::MAX_VISIT);
+    Ok(Json(Page {
+        items,
+        next_cursor: next.map(|id| super::extract::cursor(&id.to_string())),
+    }))
 }
 
 /// Creates a member (admins).

@@ -35,6 +35,11 @@ use crate::mail::InviteSettings;
 use crate::throttle::AuthThrottle;
 use crate::Roster;
 
+/// Most members one page of a list visits under the engine's lock (a few milliseconds):
+/// a page of a kind or set that is rare among the members comes back shorter than its
+/// `limit`, with a cursor to continue from, rather than walking the whole workspace.
+pub const MAX_VISIT: usize = 100_000;
+
 /// Largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 

@@ -74,6 +74,18 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
                 if fail_on_errors.is_some_and(|limit| progress.errors >= limit) {
                     return Ok(Outcome::unchanged(Done::Skipped));
                 }
+                if progress.spent >= MAX_BULK_COST {
+                    progress.errors += 1;
+                    return Err(OpError::Scim(ScimError::bad(
+                        ScimType::TooMany,
+                        format!(
+                            "this bulk request has spent what one request may cost \
+                             ({MAX_BULK_COST}: one per operation plus the members of each \
+                             group written); send the remaining operations in another request"
+                        ),
+                    )));
+                }
+                progress.spent = progress.spent.saturating_add(cost(ctx, &operation));
                 let bulk_id = operation
                     .get("bulkId")
                     .and_then(Value::as_str)
@@ -136,11 +148,37 @@ pub async fn bulk(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
     })))
 }
 
+/// What the operations of one `/Bulk` request may cost together, decided while the
+/// workspace's writes wait: one per operation, plus, for an operation on an existing
+/// group, the members recorded in it (a group write reads and compares its whole member
+/// list). Once spent, the remaining operations are `400 tooMany`; the operation that
+/// crosses it still runs, so a group of any size can be written. About 100 ms of one
+/// core (docs/security.md).
+pub const MAX_BULK_COST: usize = 100_000;
+
 /// What the operations of a bulk request have done so far.
 #[derive(Default)]
 struct Progress {
     created: HashMap<String, Id>,
     errors: u64,
+    /// What the operations so far cost (see [`MAX_BULK_COST`]).
+    spent: usize,
+}
+
+/// What deciding one bulk operation costs (see [`MAX_BULK_COST`]).
+fn cost(ctx: &Ctx, operation: &Value) -> usize {
+    let group = operation
+        .get("path")
+        .and_then(Value::as_str)
+        .and_then(|path| {
+            let mut segments = path.trim_matches('/').split('/');
+            let kind = segments.next()?;
+            let id = segments.next()?;
+            kind.eq_ignore_ascii_case("groups")
+                .then(|| Id::parse_str(id).ok())
+                .flatten()
+        });
+    1 + group.map_or(0, |id| ctx.state.static_member_count(&id))
 }
 
 /// What one bulk operation did.
@@ -304,15 +342,17 @@ fn resolve_refs(value: &Value, created: &HashMap<String, Id>) -> Result<Value, O
 /// `POST /.search`: users and groups together, users first.
 pub async fn search_root(auth: ScimAuth, Body(body): Body) -> Result<Reply, Fail> {
     let query = ListQuery::from_body(&body)?;
+    // Each kind's first `startIndex - 1 + count` matches are enough to cut the page from;
+    // the scan of each stays within its budget.
     let mut everything = query.clone();
     everything.start_index = 1;
-    everything.count = usize::MAX;
-    let mut all = Vec::new();
+    everything.count = (query.start_index - 1).saturating_add(query.count);
+    let (mut all, mut total) = (Vec::new(), 0usize);
     for kind in [Kind::User, Kind::Group] {
-        let found = resources::search_all(&auth, kind, &everything)?;
+        let (found, matched) = resources::search_all(&auth, kind, &everything).await?;
         all.extend(found);
+        total += matched;
     }
-    let total = all.len();
     let page: Vec<Value> = all
         .into_iter()
         .skip(query.start_index - 1)

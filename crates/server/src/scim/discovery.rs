@@ -1,14 +1,13 @@
 //! Discovery (RFC 7644 §4): `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`, each
 //! true to what this server does. They are read-only: writes answer `405`.
 
-use axum::extract::Path;
 use roster_ops::scim::user_schema;
 use roster_scim::schema::{self, LIST_RESPONSE};
 use roster_scim::ScimError;
 use serde_json::{json, Value};
 
 use super::list::MAX_RESULTS;
-use super::wire::{Fail, Reply, ScimAuth, MAX_PAYLOAD};
+use super::wire::{Fail, Reply, ScimAuth, ScimPath, MAX_PAYLOAD};
 
 /// Most operations one `/Bulk` request may hold.
 pub const MAX_BULK_OPERATIONS: usize = 1000;
@@ -83,7 +82,7 @@ pub async fn list_resource_types(auth: ScimAuth) -> Reply {
 }
 
 /// `GET /ResourceTypes/{name}`.
-pub async fn resource_type(auth: ScimAuth, Path(name): Path<String>) -> Result<Reply, Fail> {
+pub async fn resource_type(auth: ScimAuth, ScimPath(name): ScimPath) -> Result<Reply, Fail> {
     one(resource_types(&auth), &name, "resource type")
 }
 
@@ -93,7 +92,7 @@ pub async fn list_schemas(auth: ScimAuth) -> Reply {
 }
 
 /// `GET /Schemas/{urn}`.
-pub async fn schema(auth: ScimAuth, Path(id): Path<String>) -> Result<Reply, Fail> {
+pub async fn schema(auth: ScimAuth, ScimPath(id): ScimPath) -> Result<Reply, Fail> {
     one(schemas(&auth), &id, "schema")
 }
 

@@ -188,13 +188,84 @@ impl ListQuery {
     }
 }
 
-/// Answers a list: `candidates` are rendered lazily, filtered, sorted and paged. With
-/// no filter and no sort only the page is rendered.
-pub fn respond(
+/// Resources copied out of the engine under one hold of its read lock while a list is
+/// scanned: the lock is held for a few milliseconds at most, then released while they
+/// are rendered and tested.
+pub const CHUNK: usize = 256;
+
+/// Groups copied out at once when their members are shown: a group may hold tens of
+/// thousands of members, each copied under the lock.
+pub const MEMBERS_CHUNK: usize = 4;
+
+/// What one list may cost, in units of one comparison of the filter against one value
+/// of a resource; rendering a resource counts [`RENDER_COST`]. A list whose least cost
+/// (every candidate rendered, each comparison made once) is over the budget is refused
+/// (`400 tooMany`) before it starts; one that reaches it while scanning (its resources
+/// hold many values) is refused then. About 150 ms of one core of the pool on the 2-core
+/// machine of docs/benchmarks.md; the engine's lock is held only to copy each chunk.
+pub const MAX_SCAN_COST: u64 = 1_000_000;
+
+/// What rendering one resource costs in the units of [`MAX_SCAN_COST`].
+pub const RENDER_COST: u64 = 20;
+
+/// The least cost of testing every candidate, checked against [`MAX_SCAN_COST`] before
+/// a scan starts.
+pub fn scan_cost(query: &ListQuery, candidates: usize) -> u64 {
+    let terms = query.filter.as_ref().map_or(0, Filter::terms) as u64;
+    (candidates as u64).saturating_mul(RENDER_COST.saturating_add(terms))
+}
+
+/// What testing one rendered resource costs: its rendering, and each comparison once
+/// per value of the largest multi-valued attribute (a comparison reads at most one
+/// attribute's values).
+fn resource_cost(terms: u64, resource: &Value) -> u64 {
+    let widest: u64 = resource
+        .as_object()
+        .map(|object| {
+            object
+                .values()
+                .map(|v| match v {
+                    Value::Array(items) => items.len() as u64,
+                    Value::Object(inner) => inner
+                        .values()
+                        .map(|v| v.as_array().map_or(0, |a| a.len() as u64))
+                        .max()
+                        .unwrap_or(0),
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    RENDER_COST.saturating_add(terms.saturating_mul(widest.max(1)))
+}
+
+fn too_costly(query: &ListQuery, candidates: usize, what: &str) -> ScimError {
+    let terms = query.filter.as_ref().map_or(0, Filter::terms);
+    ScimError::bad(
+        ScimType::TooMany,
+        format!(
+            "this list would test {terms} comparison(s) against each of {candidates} {what}, \
+             more than one request may cost; narrow the filter with `and` and an equality \
+             answered from an index (`userName eq`, `externalId eq`, `emails.value eq`, a \
+             group's `displayName eq`), or use fewer comparisons"
+        ),
+    )
+}
+
+/// Answers a list. Without filter and sort only the page is fetched and rendered.
+/// Otherwise the candidates are fetched from the engine `chunk` at a time ([`CHUNK`],
+/// or [`MEMBERS_CHUNK`] for groups with their members)
+/// (`fetch` holds the engine's read lock, briefly), then rendered and tested with the
+/// lock released; a scan over its budget is `400 tooMany`.
+pub fn respond<P>(
     query: &ListQuery,
     schema: &ResourceSchema,
     candidates: &[Id],
-    render: &dyn Fn(&Id) -> Option<Value>,
+    chunk: usize,
+    what: &str,
+    fetch: &dyn Fn(&[Id]) -> Vec<P>,
+    render: &dyn Fn(&P) -> Value,
 ) -> Result<Value, ScimError> {
     if let Some(filter) = &query.filter {
         eval::check(filter, schema)?;
@@ -202,24 +273,51 @@ pub fn respond(
     let skip = query.start_index - 1;
     let (total, page): (usize, Vec<Value>) = if query.filter.is_none() && query.sort_by.is_none() {
         let total = candidates.len();
-        let page = candidates
+        let shown = total.saturating_sub(skip).min(query.count);
+        if (shown as u64).saturating_mul(RENDER_COST) > MAX_SCAN_COST {
+            return Err(too_costly(query, shown, what));
+        }
+        let ids: Vec<Id> = candidates
             .iter()
             .skip(skip)
             .take(query.count)
-            .filter_map(render)
+            .copied()
+            .collect();
+        let page = ids
+            .chunks(chunk.max(1))
+            .flat_map(fetch)
+            .map(|parts| render(&parts))
             .collect();
         (total, page)
     } else {
-        let mut matched: Vec<Value> = candidates
-            .iter()
-            .filter_map(render)
-            .filter(|r| {
-                query
+        if scan_cost(query, candidates.len()) > MAX_SCAN_COST {
+            return Err(too_costly(query, candidates.len(), what));
+        }
+        let terms = query.filter.as_ref().map_or(0, Filter::terms) as u64;
+        let keep_all = query.sort_by.is_some();
+        let mut matched: Vec<Value> = Vec::new();
+        let (mut total, mut spent) = (0usize, 0u64);
+        for ids in candidates.chunks(chunk.max(1)) {
+            for parts in fetch(ids) {
+                let resource = render(&parts);
+                spent = spent.saturating_add(resource_cost(terms, &resource));
+                if spent > MAX_SCAN_COST {
+                    return Err(too_costly(query, candidates.len(), what));
+                }
+                let hit = query
                     .filter
                     .as_ref()
-                    .is_none_or(|f| eval::matches(f, r, schema))
-            })
-            .collect();
+                    .is_none_or(|f| eval::matches(f, &resource, schema));
+                if !hit {
+                    continue;
+                }
+                total += 1;
+                // Unsorted, only the page is kept; sorted, every match is.
+                if keep_all || (total > skip && matched.len() < query.count) {
+                    matched.push(resource);
+                }
+            }
+        }
         if let Some(sort_by) = &query.sort_by {
             let mut keyed: Vec<(Option<Value>, Value)> = matched
                 .into_iter()
@@ -229,13 +327,14 @@ pub fn respond(
             if query.descending {
                 keyed.reverse();
             }
-            matched = keyed.into_iter().map(|(_, r)| r).collect();
+            matched = keyed
+                .into_iter()
+                .map(|(_, r)| r)
+                .skip(skip)
+                .take(query.count)
+                .collect();
         }
-        let total = matched.len();
-        (
-            total,
-            matched.into_iter().skip(skip).take(query.count).collect(),
-        )
+        (total, matched)
     };
     let resources: Vec<Value> = page
         .into_iter()

@@ -11,9 +11,6 @@ mod list;
 mod resources;
 pub mod wire;
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::routing::{any, get, post};
 use axum::Router;
@@ -21,9 +18,11 @@ use roster_scim::ScimError;
 
 use crate::http::AppState;
 use resources::Kind;
-use wire::{Body, Fail, ScimAuth};
+use wire::{Body, Fail, ScimAuth, ScimPath, ScimQuery};
 
+pub use bulk::MAX_BULK_COST;
 pub use discovery::MAX_BULK_OPERATIONS;
+pub use list::{MAX_SCAN_COST, RENDER_COST};
 
 /// The routes below `/scim/v2`.
 pub fn routes() -> Router<AppState> {
@@ -40,12 +39,8 @@ pub fn routes() -> Router<AppState> {
         router = router
             .route(
                 base,
-                get(
-                    move |auth: ScimAuth, query: Query<HashMap<String, String>>| {
-                        resources::list(auth, kind, query)
-                    },
-                )
-                .post(move |auth: ScimAuth, body: Body| resources::create(auth, kind, body)),
+                get(move |auth: ScimAuth, query: ScimQuery| resources::list(auth, kind, query))
+                    .post(move |auth: ScimAuth, body: Body| resources::create(auth, kind, body)),
             )
             .route(
                 &format!("{base}/.search"),
@@ -54,15 +49,13 @@ pub fn routes() -> Router<AppState> {
             .route(
                 &format!("{base}/{{id}}"),
                 get(
-                    move |auth: ScimAuth,
-                          Path(id): Path<String>,
-                          query: Query<HashMap<String, String>>| {
+                    move |auth: ScimAuth, ScimPath(id): ScimPath, query: ScimQuery| {
                         resources::show(auth, kind, id, query)
                     },
                 )
                 .put(
                     move |auth: ScimAuth,
-                          Path(id): Path<String>,
+                          ScimPath(id): ScimPath,
                           headers: HeaderMap,
                           body: Body| {
                         resources::replace(auth, kind, id, headers, body)
@@ -70,14 +63,14 @@ pub fn routes() -> Router<AppState> {
                 )
                 .patch(
                     move |auth: ScimAuth,
-                          Path(id): Path<String>,
+                          ScimPath(id): ScimPath,
                           headers: HeaderMap,
                           body: Body| {
                         resources::modify(auth, kind, id, headers, body)
                     },
                 )
                 .delete(
-                    move |auth: ScimAuth, Path(id): Path<String>, headers: HeaderMap| {
+                    move |auth: ScimAuth, ScimPath(id): ScimPath, headers: HeaderMap| {
                         resources::remove(auth, kind, id, headers)
                     },
                 ),

@@ -2,9 +2,6 @@
 //! engine, so a provisioned change has updated dynamic groups and access by the time the
 //! response is sent.
 
-use std::collections::HashMap;
-
-use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_engine::WorkspaceState;
@@ -15,7 +12,7 @@ use roster_scim::{patch, AttrPath, CompareOp, Filter, ScimError, Value as Operan
 use serde_json::Value;
 
 use super::list::{self, ListQuery};
-use super::wire::{if_match, path_id, Body, Fail, Reply, ScimAuth};
+use super::wire::{if_match, path_id, Body, Fail, Reply, ScimAuth, ScimQuery};
 
 /// Users or Groups: the two resource types share every handler's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,30 +35,6 @@ impl Kind {
         match self {
             Kind::User => "user",
             Kind::Group => "group",
-        }
-    }
-}
-
-/// Renders one resource of a kind as the engine now holds it.
-fn render_one(
-    state: &WorkspaceState,
-    kind: Kind,
-    id: &Id,
-    base: &str,
-    with_members: bool,
-) -> Option<Value> {
-    let resource = state
-        .scim()
-        .resource(id)
-        .filter(|r| r.resource_type == kind.resource_type())?;
-    match kind {
-        Kind::User => {
-            let member = state.member(id)?;
-            Some(render::user(state, resource, &member, base))
-        }
-        Kind::Group => {
-            let group = state.group(id)?;
-            Some(render::group(state, resource, group, base, with_members))
         }
     }
 }
@@ -92,56 +65,133 @@ pub fn location(
     }
 }
 
-/// Every resource of a kind a query matches, shaped; for the search at the root.
-pub fn search_all(auth: &ScimAuth, kind: Kind, query: &ListQuery) -> Result<Vec<Value>, Fail> {
-    let body = search_with(auth, kind, query)?.body;
-    Ok(match body.get("Resources") {
-        Some(Value::Array(items)) => items.clone(),
-        _ => Vec::new(),
+/// The page of resources of a kind a query matches, shaped, and how many match in all;
+/// for the search at the root.
+pub async fn search_all(
+    auth: &ScimAuth,
+    kind: Kind,
+    query: &ListQuery,
+) -> Result<(Vec<Value>, usize), Fail> {
+    let mut body = search_with(auth, kind, query.clone()).await?.body;
+    let total = body
+        .get("totalResults")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    Ok(match body.get_mut("Resources").map(Value::take) {
+        Some(Value::Array(items)) => (items, total),
+        _ => (Vec::new(), total),
     })
 }
 
 /// The answer to a write: the resource as it now is.
+/// Copied out under the engine's lock, rendered with it released (a group's members
+/// may be many).
 fn written(auth: &ScimAuth, kind: Kind, id: Id, status: StatusCode) -> Result<Reply, Fail> {
-    let state = auth.handle.read();
-    let body = render_one(&state, kind, &id, &auth.base, true)
-        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    let body = render_unlocked(auth, kind, id, true)?;
     Ok(Reply { status, body })
 }
 
+/// One resource, its parts copied under the engine's read lock and rendered after.
+fn render_unlocked(auth: &ScimAuth, kind: Kind, id: Id, with_members: bool) -> Result<Value, Fail> {
+    let parts = fetch(&auth.handle, kind, &[id], with_members)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    Ok(match parts {
+        Parts::User(p) => render::user_of(&p, &auth.base),
+        Parts::Group(p) => render::group_of(&p, &auth.base),
+    })
+}
+
 /// `GET /Users`, `GET /Groups`.
-pub async fn list(
-    auth: ScimAuth,
-    kind: Kind,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Reply, Fail> {
+pub async fn list(auth: ScimAuth, kind: Kind, ScimQuery(params): ScimQuery) -> Result<Reply, Fail> {
     let query = ListQuery::from_params(&params)?;
-    search_with(&auth, kind, &query)
+    search_with(&auth, kind, query).await
 }
 
 /// `POST /Users/.search`, `POST /Groups/.search`, `POST /.search`.
 pub async fn search(auth: ScimAuth, kind: Kind, Body(body): Body) -> Result<Reply, Fail> {
     let query = ListQuery::from_body(&body)?;
-    search_with(&auth, kind, &query)
+    search_with(&auth, kind, query).await
 }
 
-fn search_with(auth: &ScimAuth, kind: Kind, query: &ListQuery) -> Result<Reply, Fail> {
-    let state = auth.handle.read();
-    let schema = match kind {
-        Kind::User => user_schema(&state),
-        Kind::Group => group_resource(),
+/// What a list copies out of the engine for each resource, to render it unlocked.
+enum Parts {
+    User(render::UserParts),
+    Group(render::GroupParts),
+}
+
+/// Copies the parts of some resources under one short hold of the engine's read lock.
+fn fetch(
+    handle: &crate::runtime::WorkspaceHandle,
+    kind: Kind,
+    ids: &[Id],
+    with_members: bool,
+) -> Vec<Parts> {
+    let state = handle.read();
+    ids.iter()
+        .filter_map(|id| {
+            let resource = state
+                .scim()
+                .resource(id)
+                .filter(|r| r.resource_type == kind.resource_type())?;
+            Some(match kind {
+                Kind::User => Parts::User(render::user_parts(&state, resource, state.member(id)?)),
+                Kind::Group => Parts::Group(render::group_parts(
+                    &state,
+                    resource,
+                    state.group(id)?,
+                    with_members,
+                )),
+            })
+        })
+        .collect()
+}
+
+/// A list, run in the pool (off the async workers): the candidates are taken under the
+/// engine's read lock, then fetched in chunks and rendered with the lock released.
+async fn search_with(auth: &ScimAuth, kind: Kind, query: ListQuery) -> Result<Reply, Fail> {
+    let handle = auth.handle.clone();
+    let base = auth.base.clone();
+    let work = move || -> Result<Value, ScimError> {
+        let (schema, candidates) = {
+            let state = handle.read();
+            let schema = match kind {
+                Kind::User => user_schema(&state),
+                Kind::Group => group_resource(),
+            };
+            let candidates: Vec<Id> =
+                match query.filter.as_ref().and_then(|f| indexed(&state, kind, f)) {
+                    Some(ids) => ids,
+                    None => state
+                        .scim()
+                        .resources(kind.resource_type())
+                        .map(|r| r.id)
+                        .collect(),
+                };
+            (schema, candidates)
+        };
+        let with_members = kind == Kind::Group && query.needs("members");
+        let fetch = |ids: &[Id]| fetch(&handle, kind, ids, with_members);
+        let render = |parts: &Parts| match parts {
+            Parts::User(p) => render::user_of(p, &base),
+            Parts::Group(p) => render::group_of(p, &base),
+        };
+        let what = match kind {
+            Kind::User => "users",
+            Kind::Group => "groups",
+        };
+        let chunk = if with_members {
+            list::MEMBERS_CHUNK
+        } else {
+            list::CHUNK
+        };
+        list::respond(&query, &schema, &candidates, chunk, what, &fetch, &render)
     };
-    let candidates: Vec<Id> = match query.filter.as_ref().and_then(|f| indexed(&state, kind, f)) {
-        Some(ids) => ids,
-        None => state
-            .scim()
-            .resources(kind.resource_type())
-            .map(|r| r.id)
-            .collect(),
-    };
-    let with_members = kind == Kind::Group && query.needs("members");
-    let render = |id: &Id| render_one(&state, kind, id, &auth.base, with_members);
-    let body = list::respond(query, &schema, &candidates, &render)?;
+    let body = crate::pool::run(work)
+        .await
+        .map_err(|e| Fail(ScimError::status(500, e.to_string())))??;
     Ok(Reply::ok(body))
 }
 
@@ -215,16 +265,14 @@ pub async fn show(
     auth: ScimAuth,
     kind: Kind,
     raw: String,
-    Query(params): Query<HashMap<String, String>>,
+    ScimQuery(params): ScimQuery,
 ) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
     let query = ListQuery::from_params(&params)?;
-    let state = auth.handle.read();
     let with_members = kind == Kind::Group && query.needs("members");
-    let body = render_one(&state, kind, &id, &auth.base, with_members)
-        .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
+    let body = render_unlocked(&auth, kind, id, with_members)?;
     let schema = match kind {
-        Kind::User => user_schema(&state),
+        Kind::User => user_schema(&auth.handle.read()),
         Kind::Group => group_resource(),
     };
     Ok(Reply::ok(list::shape(body, &schema, &query)))

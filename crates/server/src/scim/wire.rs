@@ -187,7 +187,8 @@ fn base_url(parts: &Parts, public_url: &str) -> String {
 }
 
 /// A SCIM request body: JSON (`application/scim+json` or `application/json`), at most
-/// [`MAX_PAYLOAD`] bytes; malformed JSON is `400 invalidSyntax`.
+/// [`MAX_PAYLOAD`] bytes; malformed JSON, and an object naming a key twice at any depth,
+/// is `400 invalidSyntax`.
 pub struct Body(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
@@ -212,6 +213,14 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     ))
                 }
             })?;
+        // A key named twice is refused as `/api/v1` refuses it: which one counts is
+        // ambiguous, and the reader below would silently keep the last.
+        roster_model::json::check_unique_keys(&bytes).map_err(|e| {
+            Fail(ScimError::bad(
+                ScimType::InvalidSyntax,
+                format!("the body is not valid JSON: {e}"),
+            ))
+        })?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             Fail(ScimError::bad(
                 ScimType::InvalidSyntax,
@@ -232,4 +241,38 @@ pub fn if_match(headers: &HeaderMap) -> Option<String> {
 /// An id from a path; anything that is not one of ours is a `404`.
 pub fn path_id(raw: &str, what: &str) -> Result<Id, Fail> {
     Id::parse_str(raw).map_err(|_| Fail(ScimError::not_found(what)))
+}
+
+/// The id in a resource's path, as written. A path that cannot be decoded (`%FF`) names
+/// nothing: a SCIM `404`, never axum's plain-text rejection.
+pub struct ScimPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ScimPath {
+    type Rejection = Fail;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Fail> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|path| ScimPath(path.0))
+            .map_err(|_| Fail(ScimError::not_found("resource")))
+    }
+}
+
+/// A list's query parameters. A query string that cannot be read is a SCIM
+/// `400 invalidValue`, never axum's plain-text rejection.
+pub struct ScimQuery(pub std::collections::HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ScimQuery {
+    type Rejection = Fail;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Fail> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|query| ScimQuery(query.0))
+            .map_err(|rejection| {
+                Fail(ScimError::bad(
+                    ScimType::InvalidValue,
+                    format!("the query string cannot be read: {}", rejection.body_text()),
+                ))
+            })
+    }
 }

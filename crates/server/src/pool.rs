@@ -1,0 +1,50 @@
+//! The pool that runs a request's work proportional to a workspace (a scanning SCIM
+//! filter, an export, a rule preview) off the async workers.
+//!
+//! Such work runs on tokio's blocking threads, at most [`size`] at a time: the async
+//! workers keep answering `/healthz` and every other workspace, and at least one core
+//! is left to them however many scans are asked for at once. A request waiting for a
+//! place in the pool holds no lock.
+
+use std::sync::{Arc, LazyLock};
+
+use tokio::sync::Semaphore;
+
+/// How many requests' heavy work may run at once: one less than the cores, at least one.
+pub fn size() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
+static PLACES: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(size())));
+
+/// Why work given to the pool did not come back.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The work panicked or the runtime is shutting down.
+    #[error("the work stopped before it finished: {0}")]
+    Stopped(String),
+}
+
+/// Runs `work` on a blocking thread once the pool has a place for it.
+pub async fn run<T, F>(work: F) -> Result<T, PoolError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let place = PLACES
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| PoolError::Stopped(e.to_string()))?;
+    // The place goes with the work: a client that goes away mid-scan drops this future,
+    // but the work runs on, and keeps its place until it ends.
+    tokio::task::spawn_blocking(move || {
+        let _place = place;
+        work()
+    })
+    .await
+    .map_err(|e| PoolError::Stopped(e.to_string()))
+}

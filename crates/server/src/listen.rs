@@ -56,8 +56,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default body timeout: a request's whole body must arrive within it.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Longest request target (path and query) answered; a longer one is `414`.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Longest request target (path and query) answered; a longer one is `414`. A SCIM
+/// filter may be 8 KiB, and percent-encoded in a query it can take three times that.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
 /// Most header fields in a request; more is `431`.
 pub const MAX_HEADERS: usize = 64;
 /// Largest total size of a request's header names and values; more is `431`.
@@ -471,7 +472,7 @@ fn over_limits<B>(request: &Request<B>) -> Option<(StatusCode, &'static str)> {
     if target > MAX_URI_BYTES {
         return Some((
             StatusCode::URI_TOO_LONG,
-            "the request target is longer than 8 KiB",
+            "the request target is longer than 32 KiB",
         ));
     }
     let headers = request.headers();

@@ -1186,10 +1186,10 @@ async fn requests_hyper_refuses_are_answered_problem_json() {
         .await,
         400,
     );
-    // A long target: ours answers first (8 KiB), then hyper's own limit (its buffer).
+    // A long target: ours answers first (32 KiB), then hyper's own limit (its buffer).
     let long = format!(
         "GET /api/v1/{} HTTP/1.1\r\nHost: x\r\n\r\n",
-        "a".repeat(9000)
+        "a".repeat(33_000)
     );
     assert_problem(&raw_exchange(&base, long.as_bytes()).await, 414);
     let longer = format!(

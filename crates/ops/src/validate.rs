@@ -94,10 +94,16 @@ fn mixed_script_part(email: &str) -> Option<&str> {
 /// seen: the bidirectional embeddings, overrides and isolates (which can make a name
 /// read as another), and zero-width and other format characters.
 fn is_format_control(c: char) -> bool {
-    matches!(c,
-        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // bidi embeddings, overrides, isolates
-        | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}'
+    is_bidi_control(c)
+        || matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}'
         | '\u{061C}' | '\u{180E}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// The bidirectional embeddings, overrides and isolates: they reorder the text around
+/// them, so a name holding one can read as another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Characters that show nothing on their own: spaces, format characters, and the blank
@@ -136,10 +142,7 @@ pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
             format!("{field} must be at most {MAX_NAME} printable characters"),
         ));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-    {
+    if let Some(c) = name.chars().find(|c| is_bidi_control(*c)) {
         return Err(OpError::invalid(
             field,
             format!(

@@ -68,6 +68,23 @@ async fn create_workspace(url: &str, name: &str, admin_email: &str) -> Value {
     .await
 }
 
+/// `roster token create … --json` for a member by email: the printed secret.
+async fn cli_token(url: &str, workspace: &str, email: &str) -> String {
+    let made = run_json(&[
+        "token",
+        "create",
+        "--database-url",
+        url,
+        "--workspace",
+        workspace,
+        "--member",
+        email,
+        "--json",
+    ])
+    .await;
+    made["token"].as_str().unwrap().to_owned()
+}
+
 use support::smtp::{free_port, smtp_server};
 
 struct Served {
@@ -253,22 +270,11 @@ async fn cli_creates_workspaces_and_tokens_and_serve_survives_kill_9(db: TestDb)
 
     // Another process (the CLI) writes; the running server honours its token at once.
     let workspace = acme["workspace_id"].as_str().unwrap();
-    let bob_token = run_json(&[
-        "token",
-        "create",
-        "--database-url",
-        url,
-        "--workspace",
-        workspace,
-        "--member",
-        "BOB@acme.test",
-        "--json",
-    ])
-    .await;
+    let bob_token = cli_token(url, workspace, "BOB@acme.test").await;
     let (status, me) = call(
         reqwest::Method::GET,
         format!("{base}/api/v1/workspace"),
-        bob_token["token"].as_str().unwrap(),
+        &bob_token,
         None,
     )
     .await;
@@ -1316,19 +1322,7 @@ async fn failed_authentications_past_the_budget_are_answered_429_per_address(db:
     // A token made by another process after this server missed other tokens works at
     // once: a remembered miss never names a token made later.
     let workspace = acme["workspace_id"].as_str().unwrap();
-    let made = run_json(&[
-        "token",
-        "create",
-        "--database-url",
-        url,
-        "--workspace",
-        workspace,
-        "--member",
-        "admin@acme.test",
-        "--json",
-    ])
-    .await;
-    let fresh = made["token"].as_str().unwrap().to_owned();
+    let fresh = cli_token(url, workspace, "admin@acme.test").await;
     let (status, _, body) = get(fresh, "/api/v1/workspace", "127.0.0.3").await;
     assert_eq!(status, 200, "{body}");
     // After the wait it names, the address may try again.

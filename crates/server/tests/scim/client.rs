@@ -162,3 +162,13 @@ pub fn ids(answer: &Answer) -> Vec<String> {
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The status of each operation of a `/Bulk` answer, in order.
+pub fn bulk_statuses(answer: &Answer) -> Vec<&str> {
+    answer.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect()
+}

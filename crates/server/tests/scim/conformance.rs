@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::client::{fails, ids, ok, Scim, ENTERPRISE, GROUP, PATCH_OP, USER};
+use crate::client::{bulk_statuses, fails, ids, ok, Scim, ENTERPRISE, GROUP, PATCH_OP, USER};
 use crate::kit::Server;
 use crate::support::TestDb;
 
@@ -728,12 +728,7 @@ async fn s3_7_bulk_resolves_bulk_ids_and_stops_on_errors(db: TestDb) {
             .await,
         200,
     );
-    let statuses: Vec<&str> = answer.body["Operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
+    let statuses = bulk_statuses(&answer);
     assert_eq!(statuses, vec!["201", "409", "409", "201"]);
     assert_eq!(
         answer.body["Operations"][1]["response"]["scimType"],

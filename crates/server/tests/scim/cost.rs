@@ -8,7 +8,7 @@ use reqwest::Method;
 use roster_model::Actor;
 use serde_json::{json, Value};
 
-use crate::client::{fails, ok, Scim, GROUP, PATCH_OP, USER};
+use crate::client::{bulk_statuses, fails, ok, Scim, GROUP, PATCH_OP, USER};
 use crate::conformance::urlencode;
 use crate::kit::Server;
 use crate::support::{Backend, TestDb};
@@ -269,12 +269,7 @@ async fn patch_is_capped_and_linear(db: TestDb) {
         scim.post("/Bulk", json!({"Operations": renames})).await,
         200,
     );
-    let statuses: Vec<&str> = answer.body["Operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
+    let statuses = bulk_statuses(&answer);
     assert_eq!(statuses.iter().filter(|s| **s == "200").count(), 100);
     assert_eq!(statuses.iter().filter(|s| **s == "400").count(), 20);
     assert_eq!(

@@ -18,6 +18,10 @@
 //! instance) shed a connection, back off briefly and go on: the loop never stops on
 //! them.
 //!
+//! A connection that closes keeps reading, and discarding, what the client still sends
+//! for up to 2 s (16 MiB): a client that is still sending a body Roster refused at its
+//! head then reads the answer instead of a connection reset.
+//!
 //! Every answer is problem+json (the SCIM error schema under `/scim/v2`), including the
 //! few hyper gives by itself for a request it cannot parse: [`Watched`] recognises
 //! those on their way out and writes ours instead.
@@ -77,6 +81,12 @@ const MAX_REFUSING: usize = 32;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// How often a busy connection's watchdog looks again.
 const BUSY_RECHECK: Duration = Duration::from_secs(1);
+/// A closing connection keeps reading (and discarding) what the client still sends
+/// for at most this long, and at most [`LINGER_BYTES`], so that a client still
+/// sending a body we refused reads our answer instead of a reset.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// Most bytes read and discarded while a connection closes.
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
 /// The limits of the connection layer, from `roster serve`'s flags.
 #[derive(Debug, Clone, Copy)]
@@ -660,6 +670,28 @@ struct Watched {
     start: Vec<u8>,
     /// Our answer, still to be written in place of hyper's.
     pending: Vec<u8>,
+    /// Set once the connection is closing: what the client still sends is drained.
+    linger: Option<Linger>,
+}
+
+/// A closing connection's lingering: our side is shut for writing, the client's bytes
+/// are read and dropped until it closes too, or the time or byte budget runs out. A
+/// socket closed with unread bytes sends a reset, which can destroy an answer (a `413`
+/// for a body too large, typically) before the client reads it.
+struct Linger {
+    until: Pin<Box<tokio::time::Sleep>>,
+    drained: usize,
+    write_shut: bool,
+}
+
+impl Linger {
+    fn new() -> Self {
+        Linger {
+            until: Box::pin(tokio::time::sleep(LINGER_TIME)),
+            drained: 0,
+            write_shut: false,
+        }
+    }
 }
 
 impl Watched {
@@ -672,6 +704,34 @@ impl Watched {
             heads: 0,
             start: Vec::with_capacity(REMEMBERED),
             pending: Vec::new(),
+            linger: None,
+        }
+    }
+
+    /// Shuts our side for writing, then drains the client's bytes (see [`Linger`]).
+    /// Ends when the client closes, on an error, or past the budget.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Watched { stream, linger, .. } = self;
+        let linger = linger.get_or_insert_with(Linger::new);
+        if !linger.write_shut {
+            if let Err(error) = std::task::ready!(Pin::new(&mut *stream).poll_shutdown(cx)) {
+                return Poll::Ready(Err(error));
+            }
+            linger.write_shut = true;
+        }
+        let mut scratch = [0u8; 8192];
+        loop {
+            if linger.until.as_mut().poll(cx).is_ready() || linger.drained >= LINGER_BYTES {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => linger.drained += buf.filled().len(),
+                // The client is gone; nothing is left to protect.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
@@ -784,7 +844,7 @@ impl AsyncWrite for Watched {
         if self.poll_pending(cx)?.is_pending() {
             return Poll::Pending;
         }
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        self.poll_linger(cx)
     }
 }
 

@@ -1235,6 +1235,22 @@ async fn requests_hyper_refuses_are_answered_problem_json() {
     stream.write_all(b"BAD LINE\r\n\r\n").await.unwrap();
     let (raw, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert_problem(&parse_raw(&raw), 400);
+    // A request refused before its body is read: the client may go on sending the body
+    // (the server drains it while closing, instead of resetting the connection), then
+    // reads the answer.
+    let mut stream = TcpStream::connect(addr_of(&base)).await.unwrap();
+    let body_size = 8 * 1024 * 1024;
+    let head = format!(
+        "POST /api/v1/groups HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {body_size}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&vec![b' '; body_size])
+        .await
+        .expect("the whole body is accepted, not reset");
+    let (raw, closed) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(closed.is_some());
+    assert_problem(&parse_raw(&raw), 401);
     // The server still answers.
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);

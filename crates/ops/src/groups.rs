@@ -88,11 +88,39 @@ pub fn compile_rule(
     roster_rules::compile(text, &ctx.state.schema(kind)).map_err(OpError::Rule)
 }
 
-/// The effective members a rule would give a group of a kind right now.
-pub fn rule_members(ctx: &Ctx, kind: MemberKind, rule: &roster_rules::Rule) -> RoaringBitmap {
+/// The most one request may spend evaluating a rule over a workspace's members, in the
+/// engine's cost units (`CompiledRule::cost`: about one distinct text value tested, a few
+/// tens of nanoseconds each): about 100 ms of one core. A preview, a save and a
+/// conversion evaluate the rule while holding the workspace's engine, so a rule past it
+/// would stall the workspace; it is refused instead, before anything is evaluated.
+pub const RULE_COST_BUDGET: u64 = 3_000_000;
+
+/// The effective members a rule would give a group of a kind right now; `422` on `rule`
+/// when evaluating it would cost more than [`RULE_COST_BUDGET`].
+pub fn rule_members(
+    ctx: &Ctx,
+    kind: MemberKind,
+    rule: &roster_rules::Rule,
+) -> Result<RoaringBitmap, OpError> {
     let state = ctx.state;
+    let dynamic = state.dynamic();
+    let members = state.kind_set(kind).len();
+    let cost = dynamic.evaluation_cost(kind, rule, members);
+    if cost > RULE_COST_BUDGET {
+        return Err(OpError::invalid(
+            "rule",
+            format!(
+                "evaluating this rule over the workspace's {members} {} member(s) would cost \
+                 {cost} units, more than the {RULE_COST_BUDGET} one request may spend: \
+                 CONTAINS, and STARTS WITH or ENDS WITH on an attribute no saved rule reads \
+                 that way, test every distinct value of their attribute, so use fewer of \
+                 them, or `=` and `in`",
+                kind.as_str()
+            ),
+        ));
+    }
     let universe = state.kind_set(kind) & state.active_set();
-    state.dynamic().evaluate(kind, rule, &universe)
+    Ok(dynamic.evaluate(kind, rule, &universe))
 }
 
 fn effect(before: &RoaringBitmap, after: &RoaringBitmap) -> RuleEffect {
@@ -148,7 +176,7 @@ pub fn create(ctx: &Ctx, input: NewGroup) -> Result<Outcome<Saved>, OpError> {
             ctx,
             member_kind,
             &compile_rule(ctx, member_kind, text)?,
-        )),
+        )?),
         None => None,
     };
     let group = Group {
@@ -358,7 +386,7 @@ pub fn update(
             ctx,
             group.member_kind,
             &compile_rule(ctx, group.member_kind, text)?,
-        )),
+        )?),
         _ => None,
     };
     group.version += 1;

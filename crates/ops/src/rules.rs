@@ -61,7 +61,7 @@ pub fn preview(ctx: &Ctx, request: PreviewRequest) -> Result<Preview, OpError> {
         }
     }
     let rule = compile_rule(ctx, request.member_kind, &request.rule)?;
-    let members = rule_members(ctx, request.member_kind, &rule);
+    let members = rule_members(ctx, request.member_kind, &rule)?;
     let mut ids: Vec<_> = ctx.state.ids_of(&members).collect();
     ids.sort();
     let sample = ids

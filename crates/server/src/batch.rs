@@ -13,7 +13,8 @@
 //! is rebuilt from the store before the lock is released.
 //!
 //! [`Roster::write_queued`] adds group commit: concurrent writes to one workspace queue,
-//! and whoever takes the writer lock commits everything queued in one batch.
+//! and whoever takes the writer lock commits what is queued in one batch, deciding for
+//! at most [`GROUP_DECIDE_BUDGET`] and leaving the rest queued for the next.
 
 use std::sync::Arc;
 
@@ -48,12 +49,18 @@ impl Roster {
     ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
         let _writer = handle.writer().lock().await;
-        self.commit_batch(&handle, workspace, ops).await
+        let decided = self.commit_batch(&handle, workspace, ops, None).await?;
+        Ok((decided.results, decided.revision))
     }
 
     /// Runs one operation, committed together with whatever other writes to the
     /// workspace are queued at the same moment (group commit). Answers as
     /// [`write`](Roster::write) does.
+    ///
+    /// A group commit decides queued writes for at most [`GROUP_DECIDE_BUDGET`] (and at
+    /// least one write): the engine's write lock is held while they are decided, so a
+    /// burst of writes must not hold the workspace for the sum of their costs. The
+    /// writes left over stay queued, in order, for the next group commit.
     pub async fn write_queued(
         &self,
         workspace: roster_model::Id,
@@ -62,49 +69,68 @@ impl Roster {
     ) -> Result<(roster_model::Id, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
         let (done, mut answer) = oneshot::channel();
-        handle.queue().push(Queued {
+        handle.queue().push_back(vec![Queued {
             op: (actor, Box::new(op)),
             done,
-        });
-        // Either a batch led by another write commits this one meanwhile, or this write
-        // takes the lock and commits everything queued, itself included. Waiting on the
-        // answer too matters: a write whose operation another batch took must not then
-        // queue for the lock only to find nothing to do.
-        let writer = tokio::select! {
-            biased;
-            answered = &mut answer => return answered.unwrap_or_else(|_| Err(dropped())),
-            writer = handle.writer().lock() => writer,
-        };
-        let queued = handle.queue().take();
-        if !queued.is_empty() {
-            let (ops, waiting): (Vec<_>, Vec<_>) =
-                queued.into_iter().map(|q| (q.op, q.done)).unzip();
-            match self.commit_batch(&handle, workspace, ops).await {
-                Ok((results, revision)) => {
-                    for (result, done) in results.into_iter().zip(waiting) {
-                        let _ =
-                            done.send(result.map(|id| (id, revision)).map_err(RuntimeError::Op));
+        }]);
+        loop {
+            // Either a batch led by another write commits this one meanwhile, or this
+            // write takes the lock and commits what is queued, itself included unless the
+            // budget ran out before it. Waiting on the answer too matters: a write whose
+            // operation another batch took must not then queue for the lock only to find
+            // nothing to do.
+            let writer = tokio::select! {
+                biased;
+                answered = &mut answer => return answered.unwrap_or_else(|_| Err(dropped())),
+                writer = handle.writer().lock() => writer,
+            };
+            let queued = handle.queue().take();
+            if !queued.is_empty() {
+                let (ops, waiting): (Vec<_>, Vec<_>) =
+                    queued.into_iter().map(|q| (q.op, q.done)).unzip();
+                let mut waiting = waiting.into_iter();
+                match self
+                    .commit_batch(&handle, workspace, ops, Some(GROUP_DECIDE_BUDGET))
+                    .await
+                {
+                    Ok(decided) => {
+                        for (result, done) in decided.results.into_iter().zip(&mut waiting) {
+                            let _ = done.send(
+                                result
+                                    .map(|id| (id, decided.revision))
+                                    .map_err(RuntimeError::Op),
+                            );
+                        }
+                        let left: Vec<Queued> = decided
+                            .left
+                            .into_iter()
+                            .zip(waiting)
+                            .map(|(op, done)| Queued { op, done })
+                            .collect();
+                        handle.queue().push_front(left);
                     }
-                }
-                Err(error) => {
-                    let message = error.to_string();
-                    for done in waiting {
-                        let _ = done.send(Err(RuntimeError::BatchFailed(message.clone())));
+                    Err(error) => {
+                        let message = error.to_string();
+                        for done in waiting {
+                            let _ = done.send(Err(RuntimeError::BatchFailed(message.clone())));
+                        }
                     }
                 }
             }
+            drop(writer);
         }
-        drop(writer);
-        answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
     /// Decides and commits a batch; the caller holds the workspace's writer lock.
+    /// With a `budget`, deciding stops once it is spent (after one operation at least)
+    /// and the operations not decided are handed back, in order.
     async fn commit_batch<T: Send + 'static>(
         &self,
         handle: &Arc<WorkspaceHandle>,
         workspace: roster_model::Id,
         ops: Vec<BatchOp<'static, T>>,
-    ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
+        budget: Option<std::time::Duration>,
+    ) -> Result<Decided<T>, RuntimeError> {
         let mut tx = self.store().begin_write(workspace).await?;
         let missed = tx.events_after(handle.revision()).await?;
         handle.apply_revisions(&missed);
@@ -120,7 +146,9 @@ impl Roster {
             let mut results = Vec::with_capacity(ops.len());
             let (mut events, mut audit, mut changes, mut role_changes) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (actor, op) in ops {
+            let started = std::time::Instant::now();
+            let mut ops = ops.into_iter();
+            for (actor, op) in ops.by_ref() {
                 let decided = op(&Ctx {
                     state: &state,
                     actor,
@@ -139,9 +167,17 @@ impl Roster {
                         results.push(Ok(outcome.value));
                     }
                 }
+                if budget.is_some_and(|budget| started.elapsed() >= budget) {
+                    break;
+                }
             }
+            let left: Vec<BatchOp<'static, T>> = ops.collect();
             if events.is_empty() {
-                return Ok((results, state.revision()));
+                return Ok(Decided {
+                    results,
+                    revision: state.revision(),
+                    left,
+                });
             }
             let decided_at = roster_model::now();
             let committed = runtime.block_on(tx.commit(Write {
@@ -160,7 +196,11 @@ impl Roster {
                 "batch committed"
             );
             match committed {
-                Ok(()) => Ok((results, revision)),
+                Ok(()) => Ok(Decided {
+                    results,
+                    revision,
+                    left,
+                }),
                 Err(error) => {
                     // The engine holds events the store refused: rebuild it from the store.
                     match runtime.block_on(crate::runtime::build_state(store.as_ref(), workspace)) {
@@ -180,6 +220,18 @@ impl Roster {
     }
 }
 
+/// How long one group commit may spend deciding queued writes while it holds the
+/// engine's write lock, before it commits what it decided and leaves the rest queued.
+pub const GROUP_DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What a batch decided: each decided operation's answer, the revision they committed
+/// as, and the operations a spent budget left undecided.
+struct Decided<T> {
+    results: Vec<Result<T, OpError>>,
+    revision: Revision,
+    left: Vec<BatchOp<'static, T>>,
+}
+
 fn dropped() -> RuntimeError {
     RuntimeError::BatchFailed("the batch was dropped".into())
 }
@@ -189,19 +241,26 @@ fn dropped() -> RuntimeError {
 pub struct Queue(std::sync::Mutex<Vec<Queued>>);
 
 impl Queue {
-    fn push(&self, queued: Queued) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(queued);
+    }
+
+    fn push_back(&self, queued: Vec<Queued>) {
+        self.lock().extend(queued);
+    }
+
+    /// Puts writes a group commit left undecided back before the ones queued since, so
+    /// that they keep their order.
+    fn push_front(&self, left: Vec<Queued>) {
+        if !left.is_empty() {
+            let mut queue = self.lock();
+            queue.splice(0..0, left);
+        }
     }
 
     fn take(&self) -> Vec<Queued> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        std::mem::take(&mut *self.lock())
     }
 }

@@ -328,7 +328,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             match roster_ops::groups::compile_rule(&ctx, kind, &rule) {
                 Ok(compiled) => {
-                    let matches = roster_ops::groups::rule_members(&ctx, kind, &compiled).len();
+                    let matches = roster_ops::groups::rule_members(&ctx, kind, &compiled)
+                        .map_err(|e| e.to_string())?
+                        .len();
                     println!("{matches} active {} member(s) match", kind.as_str());
                     Ok(())
                 }

@@ -55,6 +55,7 @@ pub struct WorkspaceHandle {
     state: RwLock<WorkspaceState>,
     writer: Mutex<()>,
     queue: crate::batch::Queue,
+    turns: crate::pool::Turns,
 }
 
 impl WorkspaceHandle {
@@ -84,6 +85,11 @@ impl WorkspaceHandle {
     /// Writes waiting for the next group commit.
     pub(crate) fn queue(&self) -> &crate::batch::Queue {
         &self.queue
+    }
+
+    /// This workspace's turns in the pool that runs work proportional to it.
+    pub(crate) fn turns(&self) -> &crate::pool::Turns {
+        &self.turns
     }
 
     /// The engine, for a batch that applies as it decides (see `batch`).
@@ -285,6 +291,7 @@ impl Roster {
             state: RwLock::new(state),
             writer: Mutex::new(()),
             queue: crate::batch::Queue::default(),
+            turns: crate::pool::Turns::default(),
         });
         self.workspaces
             .write()

@@ -234,8 +234,10 @@ impl AttributeIndex {
     }
 
     /// Keeps the sorted orders of an attribute's text values, which `STARTS WITH` and
-    /// `ENDS WITH` use.
-    pub(crate) fn keep_orders(&mut self, attribute: usize) {
+    /// `ENDS WITH` then answer by a range instead of testing every distinct value.
+    /// Building them costs about forty such tests per value, so the engine keeps them
+    /// only where many rules would otherwise scan; answers are the same either way.
+    pub fn keep_orders(&mut self, attribute: usize) {
         if let Some(column) = self.columns.get_mut(attribute) {
             column.text.keep_orders();
         }

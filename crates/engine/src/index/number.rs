@@ -67,6 +67,11 @@ impl NumberColumn {
             .map(|(slot, _)| slot)
     }
 
+    /// How many slots the column spans: what a scan of it reads.
+    pub(crate) fn slots(&self) -> u64 {
+        self.by_slot.len() as u64
+    }
+
     /// How many distinct values members hold.
     pub(crate) fn distinct(&self) -> usize {
         self.postings.len()

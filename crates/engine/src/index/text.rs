@@ -300,6 +300,16 @@ impl TextColumn {
         }
     }
 
+    /// How many strings the dictionary holds: what a scan of its values tests.
+    pub(crate) fn distinct(&self) -> u64 {
+        self.strings.len() as u64
+    }
+
+    /// Whether `STARTS WITH` and `ENDS WITH` are answered from the sorted orders.
+    pub(crate) fn ordered(&self) -> bool {
+        self.ordered
+    }
+
     pub(crate) fn starting_with(&self, prefix: &str) -> RoaringBitmap {
         if !self.ordered {
             return self.scan(|s| s.starts_with(prefix));

@@ -22,7 +22,7 @@ pub async fn preview(
     JsonBody(request): JsonBody<PreviewRequest>,
 ) -> Result<Json<Preview>, ApiError> {
     let (handle, actor) = (auth.handle.clone(), auth.actor);
-    let preview = crate::pool::run(move || {
+    let preview = crate::pool::run(auth.handle.turns(), move || {
         let state = handle.read();
         rules::preview(
             &roster_ops::Ctx {

@@ -189,7 +189,7 @@ async fn search_with(auth: &ScimAuth, kind: Kind, query: ListQuery) -> Result<Re
         };
         list::respond(&query, &schema, &candidates, chunk, what, &fetch, &render)
     };
-    let body = crate::pool::run(work)
+    let body = crate::pool::run(auth.handle.turns(), work)
         .await
         .map_err(|e| Fail(ScimError::status(500, e.to_string())))??;
     Ok(Reply::ok(body))

@@ -14,6 +14,7 @@ crate::on_both_stores!(
     preview_saves_nothing,
     the_change_log_records_every_membership_change,
     text_compares_by_unicode_caseless_matching,
+    a_rule_too_costly_for_the_workspace_is_refused_before_it_runs,
 );
 
 async fn setup(s: &Server) -> (String, String, String) {
@@ -605,4 +606,81 @@ async fn text_compares_by_unicode_caseless_matching(db: TestDb) {
         sorted(s.effective_members(&zoe).await),
         sorted(vec![ids[0].clone(), ids[2].clone()])
     );
+}
+
+/// A rule whose evaluation over the workspace would cost more than one request may spend
+/// (here 170 `CONTAINS` over 20,000 distinct emails: 3.4 million values tested) is `422`
+/// on `rule` for a preview, a new group and a conversion alike, and nothing is saved;
+/// the same rule is fine in a small workspace, and a cheap one in this one.
+async fn a_rule_too_costly_for_the_workspace_is_refused_before_it_runs(db: TestDb) {
+    let mut s = Server::start(db).await;
+    let costly: String = (0..170)
+        .map(|i| format!("email contains z{i:03}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    assert!(costly.len() <= 4096, "within the rule's size limit");
+    let t = s.admin_token.clone();
+    let preview = |rule: &str| json!({"member_kind": "user", "rule": rule});
+    s.post("/api/v1/rules/preview", &t, preview(&costly))
+        .await
+        .expect(200);
+    let kept = s
+        .post("/api/v1/groups", &t, json!({"name": "Kept"}))
+        .await
+        .expect(201);
+    let kept_id = kept.id();
+
+    s.users_through_the_store(20_000, |i| format!("m{i}@cost.test"))
+        .await;
+    s.restart(Default::default(), None).await;
+    let refused = s
+        .post("/api/v1/rules/preview", &t, preview(&costly))
+        .await
+        .expect(422);
+    assert_eq!(refused.body["field"], "rule", "{}", refused.body);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("more than the") && detail.contains("CONTAINS"),
+        "says why and what to do: {detail}"
+    );
+    let created = s
+        .post(
+            "/api/v1/groups",
+            &t,
+            json!({"name": "Costly", "rule": costly}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(created.body["field"], "rule");
+    s.patch(
+        &format!("/api/v1/groups/{kept_id}"),
+        &t,
+        json!({"membership": "dynamic", "rule": costly}),
+    )
+    .await
+    .expect(422);
+    let groups = s.get("/api/v1/groups?limit=1000", &t).await.expect(200);
+    let names: Vec<&str> = groups.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"Costly"), "{names:?}");
+    let still = s
+        .get(&format!("/api/v1/groups/{kept_id}"), &t)
+        .await
+        .expect(200);
+    assert_eq!(still.body["membership"], "static");
+    assert_eq!(still.body["version"], kept.body["version"]);
+
+    let cheap = s
+        .post(
+            "/api/v1/rules/preview",
+            &t,
+            preview("email contains m1999 or email ends with \"@cost.test\""),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cheap.body["matches"], 20_000);
 }

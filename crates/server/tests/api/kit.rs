@@ -385,6 +385,53 @@ impl Server {
         Self::answer(response).await
     }
 
+    /// Writes `count` users, shaped like the first admin but for their emails and names,
+    /// straight through the store (not the engine: a restart loads them), as one revision
+    /// with nothing else: a large workspace in seconds.
+    pub async fn users_through_the_store(
+        &self,
+        count: usize,
+        email: impl Fn(usize) -> String,
+    ) -> Vec<roster_model::Member> {
+        let workspace: roster_model::Id = self.workspace.parse().expect("a workspace id");
+        let admin: roster_model::Id = self.admin.parse().expect("a member id");
+        let template = self
+            .roster
+            .workspace(workspace)
+            .await
+            .expect("the workspace")
+            .read()
+            .member(&admin)
+            .expect("the admin");
+        let added: Vec<roster_model::Member> = (0..count)
+            .map(|i| roster_model::Member {
+                id: roster_model::new_id(),
+                email: Some(email(i)),
+                display_name: format!("Member {i}"),
+                ..template.clone()
+            })
+            .collect();
+        let events: Vec<roster_model::Event> = added
+            .iter()
+            .map(|member| roster_model::Event::MemberUpserted {
+                member: member.clone(),
+            })
+            .collect();
+        let store = self.roster.store();
+        let tx = store.begin_write(workspace).await.expect("a write");
+        tx.commit(roster_store::Write {
+            events: &events,
+            audit: &[],
+            changes: &[],
+            role_changes: &[],
+            outbox: &[],
+            at: roster_model::now(),
+        })
+        .await
+        .expect("committed");
+        added
+    }
+
     /// Adds a member to a group as `token`.
     pub async fn add(&self, group: &str, member: &str, token: &str) -> Answer {
         self.post(

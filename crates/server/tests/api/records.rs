@@ -350,40 +350,10 @@ async fn a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole(db: Tes
     let mut s = Server::start(db).await;
     let workspace: roster_model::Id = s.workspace.parse().unwrap();
     let admin: roster_model::Id = s.admin.parse().unwrap();
-    let template = s
-        .roster
-        .workspace(workspace)
-        .await
-        .unwrap()
-        .read()
-        .member(&admin)
-        .unwrap();
-    let added: Vec<roster_model::Member> = (0..50_001)
-        .map(|i| roster_model::Member {
-            id: roster_model::new_id(),
-            email: Some(format!("m{i}@load.test")),
-            display_name: format!("Member {i}"),
-            ..template.clone()
-        })
-        .collect();
-    let events: Vec<roster_model::Event> = added
-        .iter()
-        .map(|member| roster_model::Event::MemberUpserted {
-            member: member.clone(),
-        })
-        .collect();
+    let added = s
+        .users_through_the_store(50_001, |i| format!("m{i}@load.test"))
+        .await;
     let store = s.roster.store();
-    let tx = store.begin_write(workspace).await.unwrap();
-    tx.commit(roster_store::Write {
-        events: &events,
-        audit: &[],
-        changes: &[],
-        role_changes: &[],
-        outbox: &[],
-        at: roster_model::now(),
-    })
-    .await
-    .unwrap();
 
     let mut chunks = Vec::new();
     let mut streamed = std::collections::BTreeSet::new();

@@ -111,8 +111,15 @@ impl Roster {
                     }
                     Err(error) => {
                         let message = error.to_string();
+                        let failed = |message: String| {
+                            if error.is_unavailable() {
+                                RuntimeError::BatchUnavailable(message)
+                            } else {
+                                RuntimeError::BatchFailed(message)
+                            }
+                        };
                         for done in waiting {
-                            let _ = done.send(Err(RuntimeError::BatchFailed(message.clone())));
+                            let _ = done.send(Err(failed(message.clone())));
                         }
                     }
                 }

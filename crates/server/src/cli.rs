@@ -87,6 +87,38 @@ struct Database {
     /// `sqlite://PATH` or `postgres://…`.
     #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
+    /// Milliseconds to wait for a connection to the store; past it a request is 503.
+    #[arg(long, env = "ROSTER_STORE_CONNECT_TIMEOUT", default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    store_connect_timeout: u64,
+    /// Milliseconds a write waits for a lock another server holds (PostgreSQL's
+    /// `lock_timeout`, SQLite's busy timeout); past it the write is 503.
+    #[arg(long, env = "ROSTER_STORE_LOCK_TIMEOUT", default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    store_lock_timeout: u64,
+    /// Milliseconds one PostgreSQL statement may run (`statement_timeout`; loading a
+    /// workspace is exempt).
+    #[arg(long, env = "ROSTER_STORE_STATEMENT_TIMEOUT", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    store_statement_timeout: u64,
+    /// Milliseconds a PostgreSQL transaction may sit idle before the database ends it and
+    /// frees its locks (`idle_in_transaction_session_timeout`): a frozen server stops
+    /// holding up the others after this.
+    #[arg(long, env = "ROSTER_STORE_IDLE_TRANSACTION_TIMEOUT", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    store_idle_transaction_timeout: u64,
+}
+
+impl Database {
+    fn deadlines(&self) -> roster_store::Deadlines {
+        let millis = std::time::Duration::from_millis;
+        roster_store::Deadlines {
+            connect: millis(self.store_connect_timeout),
+            lock: millis(self.store_lock_timeout),
+            statement: millis(self.store_statement_timeout),
+            idle_in_transaction: millis(self.store_idle_transaction_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -453,12 +485,14 @@ async fn open_workspace(
 }
 
 async fn open(database: &Database) -> Result<Arc<Roster>, String> {
-    Roster::open(&database.database_url).await.map_err(|e| {
-        format!(
-            "cannot open {}: {e}",
-            crate::redact::url(&database.database_url)
-        )
-    })
+    Roster::open_with(&database.database_url, database.deadlines())
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open {}: {e}",
+                crate::redact::url(&database.database_url)
+            )
+        })
 }
 
 async fn run_serve(serve: Serve) -> Result<(), String> {

@@ -40,6 +40,10 @@ pub enum RuntimeError {
     /// A batched write failed as a whole (its store error is in the log).
     #[error("the batched write failed: {0}")]
     BatchFailed(String),
+    /// A batched write failed as a whole because the store was out of reach or busy
+    /// past its deadlines ([`StoreError::is_unavailable`]).
+    #[error("the store is unavailable: {0}")]
+    BatchUnavailable(String),
     /// A read named a revision this server has not applied within the wait.
     #[error("revision {wanted} is not applied yet (this server is at {at}); retry shortly")]
     RevisionNotReached {
@@ -48,6 +52,24 @@ pub enum RuntimeError {
         /// The revision applied.
         at: Revision,
     },
+}
+
+impl RuntimeError {
+    /// Whether the request failed because the store was out of reach or too busy to
+    /// answer within its deadlines: answered `503` with `Retry-After`, not `500`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            RuntimeError::Store(error) => error.is_unavailable(),
+            RuntimeError::BatchUnavailable(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the store lost the connection while committing this write, so that it
+    /// may have been applied: the client must read it back before it retries.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, RuntimeError::Store(StoreError::CommitUnknown(_)))
+    }
 }
 
 /// One workspace's engine and the lock that orders this process's writes to it.
@@ -234,7 +256,16 @@ impl Roster {
     /// Opens the store a URL names. Workspaces are loaded when first used; a server calls
     /// [`load_all`](Self::load_all) to have them ready before it listens.
     pub async fn open(database_url: &str) -> Result<Arc<Self>, RuntimeError> {
-        let store: Arc<dyn Store> = Arc::from(roster_store::open(database_url).await?);
+        Self::open_with(database_url, roster_store::Deadlines::default()).await
+    }
+
+    /// [`open`](Self::open), with how long a request may wait on the store.
+    pub async fn open_with(
+        database_url: &str,
+        deadlines: roster_store::Deadlines,
+    ) -> Result<Arc<Self>, RuntimeError> {
+        let store: Arc<dyn Store> =
+            Arc::from(roster_store::open_with(database_url, deadlines).await?);
         Ok(Arc::new(Roster {
             store,
             workspaces: RwLock::new(HashMap::new()),

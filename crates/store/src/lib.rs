@@ -161,16 +161,52 @@ pub enum OutboxSettlement<'a> {
     Cancelled,
 }
 
+/// How long a request may wait on the store, so that an unreachable database, a lock
+/// held by a frozen server or a runaway statement fails the request within a bound
+/// instead of holding it (and whatever it holds) for as long as the database takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Waiting for a pooled connection (connecting included).
+    pub connect: std::time::Duration,
+    /// Waiting for a row or table lock (PostgreSQL's `lock_timeout`, SQLite's busy
+    /// timeout): a peer holding a workspace's row lock stalls writes for at most this.
+    pub lock: std::time::Duration,
+    /// One statement (PostgreSQL's `statement_timeout`). Loading a workspace at start-up
+    /// is exempt: it is one long read, and a server is not ready before it ends.
+    pub statement: std::time::Duration,
+    /// A transaction left idle (PostgreSQL's `idle_in_transaction_session_timeout`): a
+    /// server that freezes or loses its network mid-write gives its locks back after this.
+    pub idle_in_transaction: std::time::Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        let seconds = std::time::Duration::from_secs;
+        Deadlines {
+            connect: seconds(5),
+            lock: seconds(5),
+            statement: seconds(10),
+            idle_in_transaction: seconds(10),
+        }
+    }
+}
+
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…`, or a plain file
-/// path, taken as SQLite) and brings its schema up to date.
+/// path, taken as SQLite) and brings its schema up to date, with the default
+/// [`Deadlines`].
 pub async fn open(url: &str) -> Result<Box<dyn Store>> {
+    open_with(url, Deadlines::default()).await
+}
+
+/// [`open`], with the deadlines given.
+pub async fn open_with(url: &str, deadlines: Deadlines) -> Result<Box<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(sql::PgStore::open(url).await?))
+        Ok(Box::new(sql::PgStore::open(url, deadlines).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Box::new(sql::SqliteStore::open(url).await?))
+        Ok(Box::new(sql::SqliteStore::open(url, deadlines).await?))
     } else if !url.contains("://") && !url.is_empty() {
         Ok(Box::new(
-            sql::SqliteStore::open(&format!("sqlite://{url}")).await?,
+            sql::SqliteStore::open(&format!("sqlite://{url}"), deadlines).await?,
         ))
     } else {
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);

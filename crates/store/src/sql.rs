@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use roster_model::{Event, Id, StaticMembership};
 use serde::Serialize;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{Result, StoreError};
@@ -735,7 +735,7 @@ macro_rules! sql_store {
                 members: &mut (dyn FnMut(Vec<roster_model::Member>) + Send),
             ) -> Result<Option<roster_model::Snapshot>> {
                 let mut tx = self.pool.begin().await?;
-                if let Some(statement) = $snapshot_begin {
+                for statement in $snapshot_begin {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
                 let ws = workspace.to_string();
@@ -951,34 +951,42 @@ macro_rules! sql_store {
 
             async fn commit(mut self: Box<Self>, write: crate::Write<'_>) -> Result<()> {
                 $store::write_revision(&mut self.tx, self.workspace, self.revision, write).await?;
-                self.tx.commit().await?;
-                Ok(())
+                self.tx.commit().await.map_err(StoreError::of_commit)
             }
         }
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", SqliteTx, None::<&str>);
+sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", SqliteTx, [""; 0]);
+// A load is one consistent snapshot, however long it reads: it holds no lock a writer
+// waits for, so the statement and idle deadlines (meant for writes) do not apply to it.
 sql_store!(
     PgStore,
     sqlx::Postgres,
     "postgres",
     PgTx,
-    Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    [
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "SET LOCAL statement_timeout = 0",
+        "SET LOCAL idle_in_transaction_session_timeout = 0",
+    ]
 );
 
 impl SqliteStore {
     /// Opens (creating if needed) a SQLite file in WAL mode with full fsync, so that a
     /// committed write survives a crash or power loss, and migrates it.
-    pub async fn open(url: &str) -> Result<Self> {
+    /// A lock is waited for as SQLite's busy timeout; SQLite has no statement or idle
+    /// transaction timeout (it runs in this process).
+    pub async fn open(url: &str, deadlines: crate::Deadlines) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(deadlines.lock)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .acquire_timeout(deadlines.connect)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
@@ -988,12 +996,23 @@ impl SqliteStore {
 
 impl PgStore {
     /// Connects to PostgreSQL and migrates (sqlx serializes concurrent migrators with an
-    /// advisory lock, so several servers may start at once).
-    pub async fn open(url: &str) -> Result<Self> {
+    /// advisory lock, so several servers may start at once). Every connection gets the
+    /// deadlines as session settings (`lock_timeout`, `statement_timeout`,
+    /// `idle_in_transaction_session_timeout`).
+    pub async fn open(url: &str, deadlines: crate::Deadlines) -> Result<Self> {
+        let millis = |d: Duration| format!("{}ms", d.as_millis().max(1));
+        let options = PgConnectOptions::from_str(url)?.options([
+            ("lock_timeout", millis(deadlines.lock)),
+            ("statement_timeout", millis(deadlines.statement)),
+            (
+                "idle_in_transaction_session_timeout",
+                millis(deadlines.idle_in_transaction),
+            ),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .acquire_timeout(deadlines.connect)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(PgStore { pool })

@@ -310,10 +310,38 @@ impl From<RuntimeError> for ApiError {
                 "Revision not reached",
                 error.to_string(),
             ),
+            unavailable if unavailable.is_unavailable() => Self::unavailable(&unavailable),
             other => Self::internal(&other),
         }
     }
 }
+
+impl ApiError {
+    /// 503: the store was out of reach or busy past its deadlines. Nothing of the
+    /// request was applied, unless the store lost the connection while committing it,
+    /// which the detail then says.
+    fn unavailable(error: &RuntimeError) -> Self {
+        tracing::warn!(%error, "the store is unavailable");
+        let detail = if error.outcome_unknown() {
+            "the store did not confirm this write: it may have been applied, so read it \
+             back before retrying"
+        } else {
+            "the store is unavailable or busy; nothing was changed: retry shortly"
+        };
+        ApiError {
+            retry_after: Some(STORE_RETRY_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Store unavailable",
+                detail,
+            )
+        }
+    }
+}
+
+/// The seconds a client is asked to wait when the store is unavailable.
+pub const STORE_RETRY_AFTER: u32 = 2;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -46,6 +46,15 @@ impl From<RuntimeError> for Fail {
             RuntimeError::RevisionNotReached { .. } => {
                 ScimError::status(503, "this server is catching up; retry shortly")
             }
+            unknown if unknown.outcome_unknown() => ScimError::status(
+                503,
+                "the store did not confirm this write: it may have been applied, so read it \
+                 back before retrying",
+            ),
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(error = %unavailable, "the store is unavailable");
+                ScimError::status(503, "the store is unavailable or busy; retry shortly")
+            }
             other => {
                 tracing::error!(error = %other, "SCIM request failed");
                 ScimError::status(500, "the server failed; the error is in its log")
@@ -76,6 +85,12 @@ impl IntoResponse for Fail {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if self.0.status == 503 {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::http::problem::STORE_RETRY_AFTER),
+            );
+        }
         response
     }
 }

@@ -145,8 +145,26 @@ impl Server {
     /// Stops and starts again over the same store, as a new process would: nothing is
     /// kept but what the store holds.
     pub async fn restart(&mut self, settings: InviteSettings, mailer: Option<Mailer>) {
+        self.reopen(settings, mailer, roster_store::Deadlines::default())
+            .await;
+    }
+
+    /// [`restart`](Self::restart) with the store's deadlines given.
+    pub async fn restart_with_deadlines(&mut self, deadlines: roster_store::Deadlines) {
+        self.reopen(InviteSettings::default(), None, deadlines)
+            .await;
+    }
+
+    async fn reopen(
+        &mut self,
+        settings: InviteSettings,
+        mailer: Option<Mailer>,
+        deadlines: roster_store::Deadlines,
+    ) {
         self.stop();
-        let roster = Roster::open(&self.db.url).await.expect("reopen the store");
+        let roster = Roster::open_with(&self.db.url, deadlines)
+            .await
+            .expect("reopen the store");
         roster.load_all().await.expect("load");
         let (base, tasks) = serve(&roster, settings, mailer).await;
         self.roster = roster;

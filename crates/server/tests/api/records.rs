@@ -19,7 +19,57 @@ crate::on_both_stores!(
     a_workspace_larger_than_a_load_chunk_streams_and_restarts_whole,
     a_write_the_store_refuses_at_commit_leaves_no_trace,
     reads_say_their_revision_and_can_wait_for_another_servers_write,
+    a_lock_held_elsewhere_fails_writes_within_the_deadline_and_reads_go_on,
 );
+
+/// A peer that holds the lock every write needs (a frozen server, a stuck transaction)
+/// stalls this server's writes for at most the store's lock deadline: each is answered
+/// `503` problem+json with `Retry-After`, saying nothing changed, and changes nothing;
+/// reads the engine answers go on meanwhile; once the lock is gone, writes succeed.
+async fn a_lock_held_elsewhere_fails_writes_within_the_deadline_and_reads_go_on(db: TestDb) {
+    let mut s = Server::start(db).await;
+    s.restart_with_deadlines(roster_store::Deadlines {
+        lock: Duration::from_millis(500),
+        ..Default::default()
+    })
+    .await;
+    let t = s.admin_token.clone();
+    let held = crate::support::hold_write_lock(&s.db, &s.workspace).await;
+    let started = Instant::now();
+    let refused = s
+        .post(
+            "/api/v1/members",
+            &t,
+            json!({"kind": "user", "email": "late@acme.test"}),
+        )
+        .await
+        .expect(503);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "answered within the deadline: {waited:?}"
+    );
+    assert_eq!(
+        refused.body["type"], "https://roster.dev/problems/store-unavailable",
+        "{}",
+        refused.body
+    );
+    assert!(refused.headers.get("retry-after").is_some());
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("nothing was changed"));
+    let read = s.get("/api/v1/members?limit=10", &t).await.expect(200);
+    assert!(!read.body.to_string().contains("late@acme.test"));
+    drop(held);
+    s.post(
+        "/api/v1/members",
+        &t,
+        json!({"kind": "user", "email": "late@acme.test"}),
+    )
+    .await
+    .expect(201);
+}
 
 async fn tokens_are_created_listed_and_revoked(db: TestDb) {
     let s = Server::start(db).await;

@@ -170,3 +170,34 @@ pub async fn refuse_writes_mentioning(db: &TestDb, marker: &str) {
         .unwrap();
     }
 }
+
+/// A lock held behind the server's back, as a frozen peer would hold it: on PostgreSQL the
+/// workspace's row (every write updates it), on SQLite the database's write lock. It is
+/// released when dropped (the connection closes, its transaction rolls back).
+pub enum HeldLock {
+    /// The connection holding SQLite's write lock.
+    Sqlite(sqlx::SqliteConnection),
+    /// The connection holding the workspace's row lock.
+    Postgres(sqlx::PgConnection),
+}
+
+/// Takes the write lock a write to `workspace` needs, in a transaction left open.
+pub async fn hold_write_lock(db: &TestDb, workspace: &str) -> HeldLock {
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        HeldLock::Sqlite(conn)
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        sqlx::query("SELECT revision FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(workspace)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        HeldLock::Postgres(conn)
+    }
+}

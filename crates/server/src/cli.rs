@@ -498,11 +498,14 @@ async fn open(database: &Database) -> Result<Arc<Roster>, String> {
 async fn run_serve(serve: Serve) -> Result<(), String> {
     let roster = open(&serve.database).await?;
     let loaded = roster.load_all().await.map_err(|e| e.to_string())?;
-    if loaded == 0 {
-        let (boot, token) = roster
-            .create_workspace("Default", &serve.admin_email, Actor::System)
+    let first = match loaded {
+        0 => roster
+            .create_first_workspace("Default", &serve.admin_email, Actor::System)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?,
+        _ => None,
+    };
+    if let Some((boot, token)) = first {
         println!(
             "Roster created workspace {} ({}) with admin {}.",
             boot.workspace.name, boot.workspace.id, serve.admin_email

@@ -54,6 +54,13 @@ pub enum RuntimeError {
     },
 }
 
+/// Whether a workspace is made whatever the store holds, or only in an empty store.
+#[derive(Debug, Clone, Copy)]
+enum BootstrapWhen {
+    Always,
+    StoreEmpty,
+}
+
 impl RuntimeError {
     /// Whether the request failed because the store was out of reach or too busy to
     /// answer within its deadlines: answered `503` with `Retry-After`, not `500`.
@@ -448,18 +455,60 @@ impl Roster {
         admin_email: &str,
         actor: Actor,
     ) -> Result<(roster_ops::Bootstrap, String), RuntimeError> {
+        let created = self
+            .bootstrap(name, admin_email, actor, BootstrapWhen::Always)
+            .await?;
+        created.ok_or(RuntimeError::WorkspaceNotFound)
+    }
+
+    /// Creates a workspace as [`create_workspace`](Self::create_workspace) does, but only
+    /// when the store holds none (what `roster serve` does on an empty database);
+    /// `None` when one was there, made meanwhile by another server, which is loaded.
+    pub async fn create_first_workspace(
+        &self,
+        name: &str,
+        admin_email: &str,
+        actor: Actor,
+    ) -> Result<Option<(roster_ops::Bootstrap, String)>, RuntimeError> {
+        let created = self
+            .bootstrap(name, admin_email, actor, BootstrapWhen::StoreEmpty)
+            .await?;
+        if created.is_none() {
+            self.load_all().await?;
+        }
+        Ok(created)
+    }
+
+    async fn bootstrap(
+        &self,
+        name: &str,
+        admin_email: &str,
+        actor: Actor,
+        when: BootstrapWhen,
+    ) -> Result<Option<(roster_ops::Bootstrap, String)>, RuntimeError> {
         let (secret, hash) = crate::secret::new_token();
         let now = roster_model::now();
         let outcome = roster_ops::new_workspace(name, admin_email, hash, actor, now)?;
         let workspace = &outcome.value.workspace;
-        self.store
-            .create_workspace(
-                workspace,
-                first_write(workspace, &outcome.events, &outcome.audit, now).as_write(),
-            )
-            .await?;
+        let write = first_write(workspace, &outcome.events, &outcome.audit, now);
+        let created = match when {
+            BootstrapWhen::Always => {
+                self.store
+                    .create_workspace(workspace, write.as_write())
+                    .await?;
+                true
+            }
+            BootstrapWhen::StoreEmpty => {
+                self.store
+                    .create_first_workspace(workspace, write.as_write())
+                    .await?
+            }
+        };
+        if !created {
+            return Ok(None);
+        }
         self.workspace(workspace.id).await?;
-        Ok((outcome.value, secret))
+        Ok(Some((outcome.value, secret)))
     }
 
     /// The workspace and member a token acts for. A token this process has not seen (made

@@ -33,6 +33,13 @@ pub trait Store: Send + Sync + 'static {
     /// membership changes) as revision 1.
     async fn create_workspace(&self, workspace: &Workspace, write: Write<'_>) -> Result<Revision>;
 
+    /// Creates a workspace as [`create_workspace`](Store::create_workspace) does, but only
+    /// when the store holds none; `false` when one was there. Servers started together
+    /// on an empty database are serialized (an advisory lock on PostgreSQL), so one of
+    /// them makes the first workspace and the others find it.
+    async fn create_first_workspace(&self, workspace: &Workspace, write: Write<'_>)
+        -> Result<bool>;
+
     /// Every workspace with its current revision.
     async fn workspace_revisions(&self) -> Result<Vec<(Id, Revision)>>;
 

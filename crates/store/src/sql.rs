@@ -214,7 +214,7 @@ fn group_revisions(rows: Vec<(i64, String)>) -> Result<Vec<crate::RevisionEvents
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $name:literal, $tx:ident, $snapshot_begin:expr) => {
+    ($store:ident, $db:ty, $name:literal, $tx:ident, $snapshot_begin:expr, $bootstrap_lock:expr) => {
         /// The store on this backend.
         pub struct $store {
             pool: sqlx::Pool<$db>,
@@ -228,6 +228,22 @@ macro_rules! sql_store {
         }
 
         impl $store {
+            /// Inserts a workspace at revision 1 with its first write, inside the caller's
+            /// transaction.
+            async fn insert_workspace(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                workspace: &roster_model::Workspace,
+                write: crate::Write<'_>,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO workspaces (id, name, revision, created_at) VALUES ($1, $2, 1, $3)")
+                    .bind(workspace.id.to_string())
+                    .bind(&workspace.name)
+                    .bind(roster_model::to_micros(workspace.created_at))
+                    .execute(&mut *conn)
+                    .await?;
+                Self::write_revision(conn, workspace.id, 1, write).await
+            }
+
             /// Applies one revision's events to the tables and appends them, with their
             /// audit entries, to the logs. Runs inside the caller's transaction.
             async fn write_revision(
@@ -693,15 +709,29 @@ macro_rules! sql_store {
                 write: crate::Write<'_>,
             ) -> Result<roster_model::Revision> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("INSERT INTO workspaces (id, name, revision, created_at) VALUES ($1, $2, 1, $3)")
-                    .bind(workspace.id.to_string())
-                    .bind(&workspace.name)
-                    .bind(roster_model::to_micros(workspace.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                Self::write_revision(&mut tx, workspace.id, 1, write).await?;
-                tx.commit().await?;
+                Self::insert_workspace(&mut tx, workspace, write).await?;
+                tx.commit().await.map_err(StoreError::of_commit)?;
                 Ok(1)
+            }
+
+            async fn create_first_workspace(
+                &self,
+                workspace: &roster_model::Workspace,
+                write: crate::Write<'_>,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                for statement in $bootstrap_lock {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                let (existing,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workspaces")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if existing > 0 {
+                    return Ok(false);
+                }
+                Self::insert_workspace(&mut tx, workspace, write).await?;
+                tx.commit().await.map_err(StoreError::of_commit)?;
+                Ok(true)
             }
 
             async fn workspace_revisions(&self) -> Result<Vec<(Id, roster_model::Revision)>> {
@@ -957,7 +987,16 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", SqliteTx, [""; 0]);
+// SQLite serves one process (several servers share PostgreSQL): a second writer's
+// transaction, begun before the first committed, fails rather than writes twice.
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "sqlite",
+    SqliteTx,
+    [""; 0],
+    [""; 0]
+);
 // A load is one consistent snapshot, however long it reads: it holds no lock a writer
 // waits for, so the statement and idle deadlines (meant for writes) do not apply to it.
 sql_store!(
@@ -969,7 +1008,10 @@ sql_store!(
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         "SET LOCAL statement_timeout = 0",
         "SET LOCAL idle_in_transaction_session_timeout = 0",
-    ]
+    ],
+    // One key for "the first workspace is being made", held to the end of the
+    // transaction.
+    ["SELECT pg_advisory_xact_lock(7266686731001)"]
 );
 
 impl SqliteStore {

@@ -593,3 +593,42 @@ async fn reads_say_their_revision_and_can_wait_for_another_servers_write(db: Tes
         "it waited first"
     );
 }
+
+/// Servers started together on an empty PostgreSQL make one first workspace between them:
+/// the one that gets there first creates it, the others find it and load it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_started_together_on_an_empty_store_make_one_workspace() {
+    let Some(db) = TestDb::new(crate::support::Backend::Postgres, "started_together").await else {
+        return;
+    };
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(Roster::open(&db.url).await.unwrap());
+    }
+    let started: Vec<_> = servers
+        .iter()
+        .map(|roster| {
+            let roster = roster.clone();
+            tokio::spawn(async move {
+                roster
+                    .create_first_workspace("Default", "admin@example.com", Actor::System)
+                    .await
+                    .unwrap()
+                    .map(|(boot, _)| boot.workspace.id)
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for start in started {
+        created.extend(start.await.unwrap());
+    }
+    assert_eq!(
+        created.len(),
+        1,
+        "one server made the workspace: {created:?}"
+    );
+    for roster in &servers {
+        assert_eq!(roster.store().workspace_revisions().await.unwrap().len(), 1);
+        roster.workspace(created[0]).await.unwrap();
+    }
+}

@@ -212,7 +212,12 @@ impl Roster {
                     // The engine holds events the store refused: rebuild it from the store.
                     match runtime.block_on(crate::runtime::build_state(store.as_ref(), workspace)) {
                         Ok(fresh) => *state = fresh,
-                        Err(e) => tracing::error!(error = %e, "could not rebuild the workspace after a failed batch"),
+                        Err(e) => {
+                            // Until the follower has reloaded it, the workspace answers 503
+                            // rather than serve what the store refused.
+                            handle.mark_stale();
+                            tracing::error!(error = %e, "could not rebuild the workspace after a failed batch; it answers 503 until it is reloaded");
+                        }
                     }
                     Err(RuntimeError::Store(error))
                 }

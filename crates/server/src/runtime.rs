@@ -44,6 +44,10 @@ pub enum RuntimeError {
     /// past its deadlines ([`StoreError::is_unavailable`]).
     #[error("the store is unavailable: {0}")]
     BatchUnavailable(String),
+    /// The workspace's engine waits for a reload from the store (it may hold what the
+    /// store does not); answered `503`.
+    #[error("this server is reloading the workspace from the store; retry shortly")]
+    Reloading,
     /// A read named a revision this server has not applied within the wait.
     #[error("revision {wanted} is not applied yet (this server is at {at}); retry shortly")]
     RevisionNotReached {
@@ -67,7 +71,7 @@ impl RuntimeError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             RuntimeError::Store(error) => error.is_unavailable(),
-            RuntimeError::BatchUnavailable(_) => true,
+            RuntimeError::BatchUnavailable(_) | RuntimeError::Reloading => true,
             _ => false,
         }
     }
@@ -85,6 +89,10 @@ pub struct WorkspaceHandle {
     writer: Mutex<()>,
     queue: crate::batch::Queue,
     turns: crate::pool::Turns,
+    /// Set when the engine may hold what the store does not (a batch the store refused
+    /// and a rebuild that failed, or an engine found ahead of the store): the workspace
+    /// is answered `503` until the follower has reloaded it.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl WorkspaceHandle {
@@ -99,6 +107,17 @@ impl WorkspaceHandle {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         };
         wait_off_worker(wait)
+    }
+
+    /// Marks the engine as possibly holding what the store does not: requests to the
+    /// workspace are answered `503` until the follower reloads it.
+    pub(crate) fn mark_stale(&self) {
+        self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the workspace waits for a reload (see [`mark_stale`](Self::mark_stale)).
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The revision the engine has applied.
@@ -315,8 +334,18 @@ impl Roster {
             .cloned()
     }
 
-    /// A workspace's engine, loading it from the store the first time.
+    /// A workspace's engine, loading it from the store the first time; `Reloading` while
+    /// it waits for a reload.
     pub async fn workspace(&self, id: Id) -> Result<Arc<WorkspaceHandle>, RuntimeError> {
+        let handle = self.engine(id).await?;
+        if handle.is_stale() {
+            return Err(RuntimeError::Reloading);
+        }
+        Ok(handle)
+    }
+
+    /// [`workspace`](Self::workspace), stale or not: for the follower that reloads it.
+    async fn engine(&self, id: Id) -> Result<Arc<WorkspaceHandle>, RuntimeError> {
         if let Some(handle) = self.loaded(&id) {
             return Ok(handle);
         }
@@ -330,6 +359,7 @@ impl Roster {
             writer: Mutex::new(()),
             queue: crate::batch::Queue::default(),
             turns: crate::pool::Turns::default(),
+            stale: std::sync::atomic::AtomicBool::new(false),
         });
         self.workspaces
             .write()
@@ -607,14 +637,51 @@ impl Roster {
         }
     }
 
-    /// One round of [`follow`](Self::follow).
+    /// One round of [`follow`](Self::follow). A workspace whose engine is stale, or
+    /// found ahead of the store, is reloaded from the store.
     pub async fn follow_once(&self) -> Result<(), RuntimeError> {
         for (id, revision) in self.store.workspace_revisions().await? {
-            let handle = self.workspace(id).await?;
-            if handle.revision() < revision {
+            let handle = self.engine(id).await?;
+            if handle.is_stale() || handle.revision() > revision {
+                self.reload_if_ahead(&handle, id).await?;
+            } else if handle.revision() < revision {
                 self.catch_up(&handle, id).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Reloads a workspace's engine from the store when it is stale or, looked at again
+    /// with no write of this process in flight, ahead of the store: a state no reader may
+    /// see, so the workspace answers `503` until the reload is done.
+    async fn reload_if_ahead(&self, handle: &WorkspaceHandle, id: Id) -> Result<(), RuntimeError> {
+        let _writer = handle.writer.lock().await;
+        let stored = self
+            .store
+            .workspace_revisions()
+            .await?
+            .into_iter()
+            .find_map(|(other, revision)| (other == id).then_some(revision))
+            .ok_or(RuntimeError::WorkspaceNotFound)?;
+        if !handle.is_stale() && handle.revision() <= stored {
+            return Ok(());
+        }
+        if !handle.is_stale() {
+            tracing::error!(
+                workspace = %id,
+                engine = handle.revision(),
+                store = stored,
+                "the engine is ahead of the store; reloading the workspace"
+            );
+            handle.mark_stale();
+        }
+        let fresh = build_state(self.store.as_ref(), id).await?;
+        let revision = fresh.revision();
+        *handle.write_state() = fresh;
+        handle
+            .stale
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(workspace = %id, revision, "workspace reloaded from the store");
         Ok(())
     }
 }

@@ -325,6 +325,9 @@ impl ApiError {
         let detail = if error.outcome_unknown() {
             "the store did not confirm this write: it may have been applied, so read it \
              back before retrying"
+        } else if matches!(error, RuntimeError::Reloading) {
+            "this server is reloading the workspace from the store; nothing was changed: \
+             retry shortly"
         } else {
             "the store is unavailable or busy; nothing was changed: retry shortly"
         };

@@ -51,6 +51,7 @@ impl From<RuntimeError> for Fail {
                 "the store did not confirm this write: it may have been applied, so read it \
                  back before retrying",
             ),
+            RuntimeError::Reloading => ScimError::status(503, RuntimeError::Reloading.to_string()),
             unavailable if unavailable.is_unavailable() => {
                 tracing::warn!(error = %unavailable, "the store is unavailable");
                 ScimError::status(503, "the store is unavailable or busy; retry shortly")

@@ -20,7 +20,61 @@ crate::on_both_stores!(
     a_write_the_store_refuses_at_commit_leaves_no_trace,
     reads_say_their_revision_and_can_wait_for_another_servers_write,
     a_lock_held_elsewhere_fails_writes_within_the_deadline_and_reads_go_on,
+    an_engine_found_ahead_of_the_store_is_reloaded_from_it,
 );
+
+/// A server whose engine holds a revision the store does not (here the store is wound
+/// back behind its back: the last write's rows and revision removed) finds it out as it
+/// follows the store, and reloads the workspace: it then serves the store's revision and
+/// not the write the store lacks, and goes on writing from there.
+async fn an_engine_found_ahead_of_the_store_is_reloaded_from_it(db: TestDb) {
+    let s = Server::start(db).await;
+    let t = s.admin_token.clone();
+    let agent = s
+        .post(
+            "/api/v1/members",
+            &t,
+            json!({"kind": "user", "type": "agent", "display_name": "ghost"}),
+        )
+        .await
+        .expect(201);
+    let revision = agent.body["revision"].as_i64().unwrap();
+    let ghost = agent.id();
+    let (ws, rev, before) = (
+        s.workspace.clone(),
+        revision.to_string(),
+        (revision - 1).to_string(),
+    );
+    crate::support::run_sql(
+        &s.db,
+        &[
+            "DELETE FROM memberships WHERE member_id = $3",
+            "DELETE FROM members WHERE id = $3",
+            "DELETE FROM events WHERE workspace_id = $1 AND revision = CAST($2 AS BIGINT)",
+            "DELETE FROM changes WHERE workspace_id = $1 AND revision = CAST($2 AS BIGINT)",
+            "DELETE FROM audit WHERE workspace_id = $1 AND revision = CAST($2 AS BIGINT)",
+            "UPDATE workspaces SET revision = CAST($4 AS BIGINT) WHERE id = $1",
+        ],
+        &[&ws, &rev, &ghost, &before],
+    )
+    .await;
+    s.roster.follow_once().await.unwrap();
+    let handle = s.roster.workspace(ws.parse().unwrap()).await.unwrap();
+    assert!(!handle.is_stale());
+    assert_eq!(handle.revision(), revision - 1);
+    s.get(&format!("/api/v1/members/{ghost}"), &t)
+        .await
+        .expect(404);
+    let next = s
+        .post(
+            "/api/v1/members",
+            &t,
+            json!({"kind": "user", "type": "agent", "display_name": "next"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(next.body["revision"], revision);
+}
 
 /// A peer that holds the lock every write needs (a frozen server, a stuck transaction)
 /// stalls this server's writes for at most the store's lock deadline: each is answered

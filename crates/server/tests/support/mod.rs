@@ -201,3 +201,47 @@ pub async fn hold_write_lock(db: &TestDb, workspace: &str) -> HeldLock {
         HeldLock::Postgres(conn)
     }
 }
+
+/// Runs statements on the store behind the server's back, each with the same binds
+/// (`$1`, `$2`, … on both stores), in one transaction.
+pub async fn run_sql(db: &TestDb, statements: &[&str], binds: &[&str]) {
+    async fn run<'c, E, DB>(conn: E, statement: &str, binds: &[&str])
+    where
+        DB: sqlx::Database,
+        E: sqlx::Executor<'c, Database = DB>,
+        for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+        for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let mut query = sqlx::query::<DB>(statement);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query.execute(conn).await.unwrap();
+    }
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        for statement in statements {
+            let used = binds_used(statement, binds);
+            run(&mut *tx, statement, used).await;
+        }
+        tx.commit().await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        for statement in statements {
+            let used = binds_used(statement, binds);
+            run(&mut *tx, statement, used).await;
+        }
+        tx.commit().await.unwrap();
+    }
+}
+
+/// The binds a statement names: `$1` up to the highest it uses.
+fn binds_used<'a>(statement: &str, binds: &'a [&'a str]) -> &'a [&'a str] {
+    let highest = (1..=binds.len())
+        .rev()
+        .find(|n| statement.contains(&format!("${n}")))
+        .unwrap_or(0);
+    &binds[..highest]
+}

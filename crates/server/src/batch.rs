@@ -34,6 +34,8 @@ pub type BatchOp<'a, T> = (Actor, Decide<'a, T>);
 
 /// A write waiting in a workspace's queue for the next group commit.
 pub struct Queued {
+    /// Which write it is, so that a write that gives up waiting can take itself out.
+    ticket: u64,
     op: BatchOp<'static, roster_model::Id>,
     done: oneshot::Sender<Result<(roster_model::Id, Revision), RuntimeError>>,
 }
@@ -48,7 +50,7 @@ impl Roster {
         ops: Vec<BatchOp<'static, T>>,
     ) -> Result<(Vec<Result<T, OpError>>, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
-        let _writer = handle.writer().lock().await;
+        let _writer = self.lock_writer(&handle).await?;
         let decided = self.commit_batch(&handle, workspace, ops, None).await?;
         Ok((decided.results, decided.revision))
     }
@@ -69,10 +71,13 @@ impl Roster {
     ) -> Result<(roster_model::Id, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
         let (done, mut answer) = oneshot::channel();
+        let ticket = handle.queue().ticket();
         handle.queue().push_back(vec![Queued {
+            ticket,
             op: (actor, Box::new(op)),
             done,
         }]);
+        let give_up = tokio::time::Instant::now() + self.writer_wait();
         loop {
             // Either a batch led by another write commits this one meanwhile, or this
             // write takes the lock and commits what is queued, itself included unless the
@@ -83,18 +88,28 @@ impl Roster {
                 biased;
                 answered = &mut answer => return answered.unwrap_or_else(|_| Err(dropped())),
                 writer = handle.writer().lock() => writer,
+                () = tokio::time::sleep_until(give_up) => {
+                    // Answer 503 only if no batch has taken this write: one that has will
+                    // answer it.
+                    if handle.queue().remove(ticket) {
+                        return Err(RuntimeError::WriterBusy);
+                    }
+                    return answer.await.unwrap_or_else(|_| Err(dropped()));
+                }
             };
             let queued = handle.queue().take();
             if !queued.is_empty() {
-                let (ops, waiting): (Vec<_>, Vec<_>) =
-                    queued.into_iter().map(|q| (q.op, q.done)).unzip();
+                let (ops, waiting): (Vec<_>, Vec<_>) = queued
+                    .into_iter()
+                    .map(|q| (q.op, (q.ticket, q.done)))
+                    .unzip();
                 let mut waiting = waiting.into_iter();
                 match self
                     .commit_batch(&handle, workspace, ops, Some(GROUP_DECIDE_BUDGET))
                     .await
                 {
                     Ok(decided) => {
-                        for (result, done) in decided.results.into_iter().zip(&mut waiting) {
+                        for (result, (_, done)) in decided.results.into_iter().zip(&mut waiting) {
                             let _ = done.send(
                                 result
                                     .map(|id| (id, decided.revision))
@@ -105,7 +120,7 @@ impl Roster {
                             .left
                             .into_iter()
                             .zip(waiting)
-                            .map(|(op, done)| Queued { op, done })
+                            .map(|(op, (ticket, done))| Queued { ticket, op, done })
                             .collect();
                         handle.queue().push_front(left);
                     }
@@ -118,7 +133,7 @@ impl Roster {
                                 RuntimeError::BatchFailed(message)
                             }
                         };
-                        for done in waiting {
+                        for (_, done) in waiting {
                             let _ = done.send(Err(failed(message.clone())));
                         }
                     }
@@ -250,9 +265,21 @@ fn dropped() -> RuntimeError {
 
 /// The queue of writes waiting for a workspace's next group commit.
 #[derive(Default)]
-pub struct Queue(std::sync::Mutex<Vec<Queued>>);
+pub struct Queue(std::sync::Mutex<Vec<Queued>>, std::sync::atomic::AtomicU64);
 
 impl Queue {
+    fn ticket(&self) -> u64 {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes a write out of the queue; `false` when a batch has taken it already.
+    fn remove(&self, ticket: u64) -> bool {
+        let mut queue = self.lock();
+        let before = queue.len();
+        queue.retain(|q| q.ticket != ticket);
+        queue.len() != before
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
         self.0
             .lock()

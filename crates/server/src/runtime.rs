@@ -44,6 +44,10 @@ pub enum RuntimeError {
     /// past its deadlines ([`StoreError::is_unavailable`]).
     #[error("the store is unavailable: {0}")]
     BatchUnavailable(String),
+    /// The writes queued before this one to the same workspace held it up past the
+    /// wait (they are waiting on the store); nothing was changed, answered `503`.
+    #[error("earlier writes to this workspace are waiting on the store; nothing was changed")]
+    WriterBusy,
     /// The workspace's engine waits for a reload from the store (it may hold what the
     /// store does not); answered `503`.
     #[error("this server is reloading the workspace from the store; retry shortly")]
@@ -71,7 +75,9 @@ impl RuntimeError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             RuntimeError::Store(error) => error.is_unavailable(),
-            RuntimeError::BatchUnavailable(_) | RuntimeError::Reloading => true,
+            RuntimeError::BatchUnavailable(_)
+            | RuntimeError::Reloading
+            | RuntimeError::WriterBusy => true,
             _ => false,
         }
     }
@@ -276,6 +282,9 @@ pub struct Roster {
     loading: Mutex<()>,
     /// Woken when a write queued emails, so that this process's sender sends them at once.
     outbox_ready: Notify,
+    /// How long a write waits for its workspace's writer lock (the write before it may
+    /// be waiting on an unreachable store): past it the write is `503`.
+    writer_wait: Duration,
 }
 
 impl Roster {
@@ -299,6 +308,7 @@ impl Roster {
             misses: Misses::default(),
             loading: Mutex::new(()),
             outbox_ready: Notify::new(),
+            writer_wait: deadlines.connect + deadlines.lock,
         }))
     }
 
@@ -378,6 +388,25 @@ impl Roster {
             .collect()
     }
 
+    /// Takes a workspace's writer lock for a write, within [`writer_wait`]: a write
+    /// queued behind others that each wait on an unreachable store is answered `503`
+    /// instead of waiting for all of them.
+    ///
+    /// [`writer_wait`]: Roster::writer_wait
+    pub(crate) async fn lock_writer<'h>(
+        &self,
+        handle: &'h WorkspaceHandle,
+    ) -> Result<tokio::sync::MutexGuard<'h, ()>, RuntimeError> {
+        tokio::time::timeout(self.writer_wait, handle.writer.lock())
+            .await
+            .map_err(|_| RuntimeError::WriterBusy)
+    }
+
+    /// How long a write waits for its workspace's writer lock.
+    pub(crate) fn writer_wait(&self) -> Duration {
+        self.writer_wait
+    }
+
     /// Brings a workspace's engine up to the store's latest revision.
     pub async fn catch_up(&self, handle: &WorkspaceHandle, id: Id) -> Result<(), RuntimeError> {
         let _writer = handle.writer.lock().await;
@@ -400,8 +429,16 @@ impl Roster {
             if handle.revision() >= revision {
                 return Ok(());
             }
-            let missed = self.store.events_after(id, handle.revision()).await?;
-            handle.apply(&missed);
+            // The store may be slow or gone: the wait is bounded all the same, and ends
+            // in the same refusal.
+            let missed =
+                tokio::time::timeout_at(deadline, self.store.events_after(id, handle.revision()))
+                    .await;
+            match missed {
+                Ok(Ok(missed)) => handle.apply(&missed),
+                Ok(Err(error)) => tracing::warn!(%error, "catching up for a read failed; retrying"),
+                Err(_) => {}
+            }
             if handle.revision() >= revision {
                 return Ok(());
             }
@@ -439,7 +476,7 @@ impl Roster {
         outbox: impl FnOnce(&T) -> Vec<OutboxMessage>,
     ) -> Result<(T, Revision), RuntimeError> {
         let handle = self.workspace(workspace).await?;
-        let _writer = handle.writer.lock().await;
+        let _writer = self.lock_writer(&handle).await?;
         let mut tx = self.store.begin_write(workspace).await?;
         let missed = tx.events_after(handle.revision()).await?;
         handle.apply(&missed);

@@ -115,6 +115,39 @@ async fn a_lock_held_elsewhere_fails_writes_within_the_deadline_and_reads_go_on(
         .contains("nothing was changed"));
     let read = s.get("/api/v1/members?limit=10", &t).await.expect(200);
     assert!(!read.body.to_string().contains("late@acme.test"));
+
+    // Writes queued behind it do not wait for every one before them: each is answered
+    // within the lock deadline plus the connection deadline (the writer wait), 503.
+    s.restart_with_deadlines(roster_store::Deadlines {
+        lock: Duration::from_millis(1_500),
+        connect: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    let queued: Vec<_> = (0..4)
+        .map(|i| {
+            let (client, base, token) = (s.client.clone(), s.base.clone(), t.clone());
+            tokio::spawn(async move {
+                let answer = client
+                    .post(format!("{base}/api/v1/members"))
+                    .bearer_auth(token)
+                    .json(&json!({"kind": "user", "email": format!("queued{i}@acme.test")}))
+                    .send()
+                    .await
+                    .unwrap();
+                (answer.status().as_u16(), started.elapsed())
+            })
+        })
+        .collect();
+    for write in queued {
+        let (status, waited) = write.await.unwrap();
+        assert_eq!(status, 503);
+        assert!(
+            waited < Duration::from_millis(4_000),
+            "four writes of a 1.5 s lock deadline each (6 s in turn), answered by {waited:?}"
+        );
+    }
     drop(held);
     s.post(
         "/api/v1/members",
@@ -123,6 +156,8 @@ async fn a_lock_held_elsewhere_fails_writes_within_the_deadline_and_reads_go_on(
     )
     .await
     .expect(201);
+    let members = s.get("/api/v1/members?limit=100", &t).await.expect(200);
+    assert!(!members.body.to_string().contains("queued"));
 }
 
 async fn tokens_are_created_listed_and_revoked(db: TestDb) {

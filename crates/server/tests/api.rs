@@ -17,6 +17,8 @@ mod delivery;
 mod dynamic;
 #[path = "api/errors.rs"]
 mod errors;
+#[path = "api/faults.rs"]
+mod faults;
 #[path = "api/groups.rs"]
 mod groups;
 #[path = "api/invitations.rs"]

@@ -17,6 +17,8 @@ mod client;
 mod conformance;
 #[path = "scim/cost.rs"]
 mod cost;
+#[path = "scim/faults.rs"]
+mod faults;
 #[path = "scim/habits.rs"]
 mod habits;
 #[path = "scim/takeover.rs"]

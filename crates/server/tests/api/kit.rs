@@ -9,6 +9,7 @@ use roster::Roster;
 use roster_model::Actor;
 use serde_json::{json, Value};
 
+use crate::support::proxy::FaultProxy;
 use crate::support::TestDb;
 
 /// A running server and the admin of its first workspace.
@@ -145,13 +146,71 @@ impl Server {
     /// Stops and starts again over the same store, as a new process would: nothing is
     /// kept but what the store holds.
     pub async fn restart(&mut self, settings: InviteSettings, mailer: Option<Mailer>) {
-        self.reopen(settings, mailer, roster_store::Deadlines::default())
+        let url = self.db.url.clone();
+        self.reopen(settings, mailer, roster_store::Deadlines::default(), &url)
             .await;
     }
 
     /// [`restart`](Self::restart) with the store's deadlines given.
     pub async fn restart_with_deadlines(&mut self, deadlines: roster_store::Deadlines) {
-        self.reopen(InviteSettings::default(), None, deadlines)
+        let url = self.db.url.clone();
+        self.reopen(InviteSettings::default(), None, deadlines, &url)
+            .await;
+    }
+
+    /// A server on PostgreSQL reached through a fault proxy, with deadlines short enough
+    /// for a test (a second to connect or to get a lock); `None` when PostgreSQL is
+    /// skipped.
+    pub async fn behind_a_proxy(test: &str) -> Option<(Server, FaultProxy)> {
+        let db = TestDb::new(crate::support::Backend::Postgres, test).await?;
+        let mut s = Server::start(db).await;
+        let proxy = FaultProxy::start(FaultProxy::upstream_of(&s.db.url)).await;
+        let deadlines = roster_store::Deadlines {
+            connect: std::time::Duration::from_secs(1),
+            lock: std::time::Duration::from_secs(1),
+            statement: std::time::Duration::from_secs(2),
+            idle_in_transaction: std::time::Duration::from_secs(2),
+        };
+        s.restart_through(&proxy.url_for(&s.db.url), deadlines)
+            .await;
+        Some((s, proxy))
+    }
+
+    /// The ids of the members the store holds, read past any proxy.
+    pub async fn stored_members(&self) -> std::collections::BTreeSet<String> {
+        let store = roster_store::open(&self.db.url).await.expect("the store");
+        let snapshot = store
+            .load(self.workspace.parse().expect("a workspace id"))
+            .await
+            .expect("loaded")
+            .expect("the workspace");
+        snapshot.members.iter().map(|m| m.id.to_string()).collect()
+    }
+
+    /// The ids of the members the server lists to its admin, or `None` when it answers
+    /// 503.
+    pub async fn served_members(&self) -> Option<std::collections::BTreeSet<String>> {
+        let answer = self
+            .get("/api/v1/members?limit=1000", &self.admin_token)
+            .await;
+        match answer.status.as_u16() {
+            200 => Some(
+                answer.body["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            503 => None,
+            other => panic!("a read answered {other}: {}", answer.body),
+        }
+    }
+
+    /// [`restart`](Self::restart) over another way to the same store (a fault proxy),
+    /// with the store's deadlines given.
+    pub async fn restart_through(&mut self, url: &str, deadlines: roster_store::Deadlines) {
+        self.reopen(InviteSettings::default(), None, deadlines, url)
             .await;
     }
 
@@ -160,9 +219,10 @@ impl Server {
         settings: InviteSettings,
         mailer: Option<Mailer>,
         deadlines: roster_store::Deadlines,
+        url: &str,
     ) {
         self.stop();
-        let roster = Roster::open_with(&self.db.url, deadlines)
+        let roster = Roster::open_with(url, deadlines)
             .await
             .expect("reopen the store");
         roster.load_all().await.expect("load");

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod smtp;
 
 use std::io::Write;

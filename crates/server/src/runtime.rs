@@ -666,10 +666,27 @@ impl Roster {
     /// Applies, every [`FOLLOW_INTERVAL`], the revisions other processes committed, and
     /// loads workspaces they created.
     pub async fn follow(self: Arc<Self>) {
+        let mut failing_since: Option<Instant> = None;
         loop {
             tokio::time::sleep(FOLLOW_INTERVAL).await;
-            if let Err(error) = self.follow_once().await {
-                tracing::warn!(%error, "following the store failed; retrying");
+            match self.follow_once().await {
+                Ok(()) => {
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(
+                            unreachable_for_ms = since.elapsed().as_millis() as u64,
+                            "the store answers again; following it"
+                        );
+                    }
+                }
+                Err(error) => {
+                    // Said once when it starts, then quietly until the store is back.
+                    if failing_since.is_none() {
+                        tracing::warn!(%error, "following the store failed; retrying");
+                        failing_since = Some(Instant::now());
+                    } else {
+                        tracing::debug!(%error, "following the store failed again");
+                    }
+                }
             }
         }
     }

@@ -827,6 +827,14 @@ impl WorkspaceState {
             .is_some_and(|admins| self.is_effective_member(admins, member_id))
     }
 
+    /// Whether the member is recorded in Admins, active or deactivated: an account that
+    /// holds every privilege again the moment it is reactivated, so what guards admins
+    /// from a SCIM token guards it too.
+    pub fn is_recorded_admin(&self, member_id: &Id) -> bool {
+        self.default_group(DefaultGroup::Admins)
+            .is_some_and(|admins| self.static_membership(&admins.id, member_id).is_some())
+    }
+
     /// How many active admins the workspace has.
     pub fn active_admin_count(&self) -> u64 {
         self.default_group(DefaultGroup::Admins)

@@ -129,14 +129,18 @@ fn at_version<'s>(
 }
 
 /// Refuses a SCIM write to an admin that no admin linked to the identity provider: a
-/// SCIM token must not be able to rename, re-address or deactivate an account holding
-/// every privilege on its own.
+/// SCIM token must not be able to rename, re-address, deactivate or reactivate an
+/// account holding every privilege on its own. A deactivated admin counts: it is still
+/// recorded in Admins, and reactivating it would hand its old credentials every
+/// privilege again.
 fn guard_unlinked_admin(
     ctx: &Ctx,
     resource: &ScimResource,
     member: &Member,
 ) -> Result<(), OpError> {
-    if resource.linked.is_none() && ctx.state.is_admin(&member.id) {
+    if resource.linked.is_none()
+        && (ctx.state.is_admin(&member.id) || ctx.state.is_recorded_admin(&member.id))
+    {
         return Err(scim(ScimError::status(403, format!(
             "user {} is an admin of the workspace; the identity provider may change it only after an admin links it with POST /api/v1/scim/links {{\"member_id\": \"{}\"}}",
             member.id, member.id

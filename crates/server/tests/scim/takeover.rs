@@ -125,6 +125,47 @@ async fn scim_never_writes_to_an_admin_no_admin_linked(db: TestDb) {
     // It is still readable.
     ok(scim.get(&format!("/Users/{id}")).await, 200);
 
+    // Deactivated by an admin, it is still an admin's account: the identity provider
+    // may not reactivate or re-address it (that would revive its tokens as an admin).
+    let token = s.token_for(&id).await;
+    s.patch(
+        &format!("/api/v1/members/{id}"),
+        &s.admin_token,
+        json!({"state": "deactivated"}),
+    )
+    .await
+    .expect(200);
+    s.get("/api/v1/workspace", &token).await.expect(401);
+    let revive = json!({"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "active", "value": true},
+        {"op": "replace", "path": "emails", "value": [{"value": "evil@attacker.test", "primary": true}]}
+    ]});
+    for refused in [
+        scim.patch(&format!("/Users/{id}"), revive.clone()).await,
+        scim.put(
+            &format!("/Users/{id}"),
+            user_body("grace", "evil@attacker.test"),
+        )
+        .await,
+    ] {
+        fails(refused, 403, None);
+    }
+    s.get("/api/v1/workspace", &token).await.expect(401);
+    assert_eq!(member(&s, &id).await["state"], json!("deactivated"));
+    s.patch(
+        &format!("/api/v1/members/{id}"),
+        &s.admin_token,
+        json!({"state": "active"}),
+    )
+    .await
+    .expect(200);
+    let back = member(&s, &id).await;
+    assert_eq!(
+        (&back["email"], &back["state"]),
+        (&before["email"], &json!("active")),
+        "its address is its own again"
+    );
+
     // Linked by an admin, the identity provider manages it again; the re-addressing is
     // audited with both addresses.
     let link = s

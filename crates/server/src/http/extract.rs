@@ -157,6 +157,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .extensions()
             .get::<BodyLimit>()
             .map_or(super::BODY_LIMIT, |l| l.0);
+        if declared_length(req.headers()).is_some_and(|length| length > limit as u64) {
+            return Err(ApiError::too_large(format!(
+                "the body is larger than this route's limit of {}",
+                BodyLimit(limit)
+            )));
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| {
@@ -171,6 +177,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             })?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The body length a request declares (`Content-Length`), so that a body over a route's
+/// limit is refused when its head arrives, not after the client has trickled it in (or
+/// given up at the body timeout).
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The largest body a route accepts, beside axum's own limit so that the refusal can

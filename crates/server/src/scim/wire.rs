@@ -217,6 +217,14 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 "send the body as application/scim+json or application/json",
             )));
         }
+        if crate::http::extract::declared_length(req.headers())
+            .is_some_and(|length| length > MAX_PAYLOAD as u64)
+        {
+            return Err(Fail(ScimError::status(
+                413,
+                "the body is larger than 1 MiB",
+            )));
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| {

@@ -226,6 +226,11 @@ struct Conn {
     in_flight: AtomicU32,
     /// Answers the application produced, to tell hyper's own answers apart.
     answered: AtomicU64,
+    /// Whether the request in flight is still receiving its body, since when (in
+    /// milliseconds since the registry's epoch) and how many of its bytes have come.
+    uploading: AtomicBool,
+    upload_since: AtomicU64,
+    uploaded: AtomicU64,
     /// Set when the accept loop chose this connection to make room.
     shed: Notify,
 }
@@ -261,10 +266,12 @@ impl Registry {
     }
 
     /// A place for a new connection: at the cap, the oldest connection without a
-    /// request in flight is shed for it; `None` when every one has a request in flight.
+    /// request in flight is shed for it, else the oldest whose request body trickles in
+    /// too slowly to matter; `None` when every one has a request in flight that is not.
     fn admit(&self) -> Option<Arc<Conn>> {
+        let now = self.millis(Instant::now());
         let mut open = self.open();
-        if open.len() >= self.max && Self::shed_oldest(&mut open).is_none() {
+        if open.len() >= self.max && Self::shed_oldest(&mut open, now).is_none() {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -274,21 +281,27 @@ impl Registry {
             deadline: AtomicU64::new(u64::MAX),
             in_flight: AtomicU32::new(0),
             answered: AtomicU64::new(0),
+            uploading: AtomicBool::new(false),
+            upload_since: AtomicU64::new(0),
+            uploaded: AtomicU64::new(0),
             shed: Notify::new(),
         });
         open.insert(id, conn.clone());
         Some(conn)
     }
 
-    /// Sheds the oldest connection without a request in flight, if any.
+    /// Sheds the oldest connection without a request in flight (or with a slow upload),
+    /// if any.
     fn shed_one(&self) {
-        Self::shed_oldest(&mut self.open());
+        let now = self.millis(Instant::now());
+        Self::shed_oldest(&mut self.open(), now);
     }
 
-    fn shed_oldest(open: &mut BTreeMap<u64, Arc<Conn>>) -> Option<u64> {
+    fn shed_oldest(open: &mut BTreeMap<u64, Arc<Conn>>, now: u64) -> Option<u64> {
         let id = open
             .values()
             .find(|conn| conn.in_flight.load(Ordering::Acquire) == 0)
+            .or_else(|| open.values().find(|conn| conn.trickling(now)))
             .map(|conn| conn.id)?;
         if let Some(conn) = open.remove(&id) {
             conn.shed.notify_one();
@@ -316,7 +329,29 @@ impl Registry {
     }
 }
 
+/// A request body still arriving after this long, at less than [`TRICKLE_RATE`] on
+/// average, marks a connection that may be shed at the cap though it has a request in
+/// flight.
+const TRICKLE_AFTER_MS: u64 = 1_000;
+
+/// Bytes a second below which an upload is a trickle: a body of the usual 1 MiB limit
+/// sent this slowly would miss the default 30 s body timeout anyway.
+const TRICKLE_RATE: u64 = 32 * 1024;
+
 impl Conn {
+    /// Whether the request in flight is still receiving a body that trickles in: the
+    /// shape of a slow-body flood, whose handler has nothing to work on yet, so cutting
+    /// it loses no work.
+    fn trickling(&self, now: u64) -> bool {
+        if !self.uploading.load(Ordering::Acquire) {
+            return false;
+        }
+        let elapsed = now.saturating_sub(self.upload_since.load(Ordering::Acquire));
+        elapsed >= TRICKLE_AFTER_MS
+            && self.uploaded.load(Ordering::Acquire).saturating_mul(1_000)
+                < elapsed.saturating_mul(TRICKLE_RATE)
+    }
+
     fn set_deadline(&self, registry_epoch: Instant, after: Duration) {
         let at = Instant::now() + after;
         let millis = u64::try_from(at.saturating_duration_since(registry_epoch).as_millis())
@@ -414,11 +449,22 @@ async fn handle(
     } else {
         request.extensions_mut().insert(ConnectInfo(peer));
         let tripped = Arc::new(AtomicBool::new(false));
+        conn.uploaded.store(0, Ordering::Release);
+        conn.upload_since.store(
+            u64::try_from(Instant::now().saturating_duration_since(epoch).as_millis())
+                .unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
+        conn.uploading.store(
+            !http_body::Body::is_end_stream(request.body()),
+            Ordering::Release,
+        );
         let request = request.map(|body| {
             Body::new(TimedBody {
                 inner: body,
                 sleep: Box::pin(tokio::time::sleep(limits.body_timeout)),
                 tripped: tripped.clone(),
+                conn: conn.clone(),
             })
         });
         let response = match app.oneshot(request).await {
@@ -545,6 +591,7 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
+        self.conn.uploading.store(false, Ordering::Release);
         if self.conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.conn.set_deadline(self.epoch, self.idle_timeout);
             self.conn.phase.store(IDLE, Ordering::Release);
@@ -563,6 +610,8 @@ struct TimedBody {
     inner: Incoming,
     sleep: Pin<Box<tokio::time::Sleep>>,
     tripped: Arc<AtomicBool>,
+    /// Its connection, told how much of the body has come and when it is all there.
+    conn: Arc<Conn>,
 }
 
 impl http_body::Body for TimedBody {
@@ -574,6 +623,16 @@ impl http_body::Body for TimedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            match &frame {
+                Some(Ok(frame)) => {
+                    let bytes = frame.data_ref().map_or(0, |data| data.len() as u64);
+                    self.conn.uploaded.fetch_add(bytes, Ordering::AcqRel);
+                }
+                _ => self.conn.uploading.store(false, Ordering::Release),
+            }
+            if self.inner.is_end_stream() {
+                self.conn.uploading.store(false, Ordering::Release);
+            }
             return Poll::Ready(frame.map(|result| result.map_err(Into::into)));
         }
         if self.sleep.as_mut().poll(cx).is_ready() {

@@ -9,6 +9,8 @@ mod kit;
 
 #[path = "api/access.rs"]
 mod access;
+#[path = "api/connections.rs"]
+mod connections;
 #[path = "api/defaults.rs"]
 mod defaults;
 #[path = "api/delivery.rs"]

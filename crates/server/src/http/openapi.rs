@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the types they
 //! exchange, served at `/api/v1/openapi.json`.
 
-use axum::Json;
+use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -48,7 +48,20 @@ impl Modify for Bearer {
     }
 }
 
-/// The document, built once per request (it is small and rarely asked for).
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document, built and serialised once per process: it is served without a token,
+/// and building it costs milliseconds of an async worker each time.
+pub async fn document() -> axum::response::Response {
+    static DOCUMENT: std::sync::LazyLock<axum::body::Bytes> = std::sync::LazyLock::new(|| {
+        serde_json::to_vec(&ApiDoc::openapi())
+            .map(axum::body::Bytes::from)
+            .unwrap_or_default()
+    });
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        DOCUMENT.clone(),
+    )
+        .into_response()
 }

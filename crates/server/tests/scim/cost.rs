@@ -374,6 +374,30 @@ async fn patch_is_capped_and_linear(db: TestDb) {
         answer.body["Operations"][100]["response"]["scimType"],
         json!("tooMany")
     );
+
+    // Members listed in an operation's data cost too: twenty new groups of a thousand
+    // members each, where four fit the budget.
+    let members: Vec<Value> = users[..1000]
+        .iter()
+        .map(|id| json!({"value": id}))
+        .collect();
+    let creations: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Groups", "bulkId": format!("g{i}"), "data": {
+                "schemas": [GROUP], "displayName": format!("Crowd {i}"), "members": members}})
+        })
+        .collect();
+    let answer = ok(
+        scim.post("/Bulk", json!({"Operations": creations})).await,
+        200,
+    );
+    let statuses = bulk_statuses(&answer);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "201").count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == "400").count(), 16);
 }
 
 /// A key named twice at any depth is `400 invalidSyntax`; ids that are not ids, unknown

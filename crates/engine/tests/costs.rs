@@ -123,3 +123,25 @@ fn orders_are_kept_only_for_a_batch_of_many_readers_with_the_same_members() {
     let found: Vec<_> = batched.ids_of(&batched.effective_members(group)).collect();
     assert!(found.contains(&later.id), "m10000 starts with m1");
 }
+
+#[test]
+fn a_scan_of_long_values_costs_their_length() {
+    let long = |i: usize| {
+        let mut member = new_user(roster_model::new_id(), i);
+        member.display_name = format!("{i}{}", "x".repeat(4_000));
+        member
+    };
+    let mut state = workspace(0);
+    let events: Vec<Event> = (0..1_000)
+        .map(|i| Event::MemberUpserted { member: long(i) })
+        .collect();
+    state.apply(2, &events);
+    let short = workspace(1_000);
+    let contains = "display_name contains zzz";
+    assert!(
+        cost(&state, contains) > 50 * cost(&short, contains),
+        "4,000-byte names cost {} against {}",
+        cost(&state, contains),
+        cost(&short, contains)
+    );
+}

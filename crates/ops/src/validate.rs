@@ -38,8 +38,53 @@ const MAX_TEXT_VALUE: usize = 4_000;
 /// one. An address whose local part or a domain label mixes scripts (a Cyrillic `а`
 /// among Latin letters: Unicode TR39 mixed-script detection) is refused: it would look
 /// like another member's address while being a different one.
+/// A value as an error message quotes it: at most 100 characters, so that a refusal
+/// of a megabyte of input is not a megabyte long.
+pub(crate) fn shown(raw: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 100;
+    match raw.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", raw.get(..end).unwrap_or_default()).into(),
+        None => raw.into(),
+    }
+}
+
+/// The address with each Punycode label of its domain (`xn--…`) decoded, lower-cased;
+/// `None` when one does not decode.
+fn unicode_domain(email: &str) -> Option<String> {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Some(email.to_owned());
+    };
+    if !domain
+        .split('.')
+        .any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case("xn--"))
+    {
+        return Some(email.to_owned());
+    }
+    let labels: Option<Vec<String>> = domain
+        .split('.')
+        .map(|label| match label.get(..4) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("xn--") => {
+                idna::punycode::decode_to_string(&label[4..].to_ascii_lowercase())
+                    .filter(|decoded| !decoded.is_empty())
+            }
+            _ => Some(label.to_owned()),
+        })
+        .collect();
+    Some(format!("{local}@{}", labels?.join(".")))
+}
+
 pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
+    let shown = shown(raw);
     let email: String = raw.trim().nfkc().collect();
+    // A domain label in Punycode (`xn--…`) is the same label as its Unicode spelling: it
+    // is decoded, so that both forms are one address and the look-alike checks below
+    // see the letters it stands for.
+    let Some(email) = unicode_domain(&email) else {
+        return Err(OpError::invalid(
+            field,
+            format!("`{shown}` has a domain label that is not valid Punycode"),
+        ));
+    };
     let valid = email.len() <= 254
         // The characters that make a mail header more than one plain address (a display
         // name, a comment, a second address) are refused, so the address a mail server
@@ -52,28 +97,27 @@ pub fn email(field: &str, raw: &str) -> Result<String, OpError> {
                 !local.is_empty()
                     && !domain.contains('@')
                     && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
+                    && !domain.split('.').any(str::is_empty)
             }
             None => false,
         };
     if !valid {
         return Err(OpError::invalid(
             field,
-            format!("`{raw}` is not a valid email address"),
+            format!("`{shown}` is not a valid email address"),
         ));
     }
     if let Some(part) = mixed_script_part(&email) {
         return Err(OpError::invalid(
             field,
-            format!("`{raw}` mixes scripts in `{part}` (for instance a Cyrillic or Greek letter among Latin ones), so it could pass for another address; write each part in one script"),
+            format!("`{shown}` mixes scripts in `{part}` (for instance a Cyrillic or Greek letter among Latin ones), so it could pass for another address; write each part in one script"),
         ));
     }
     if let Some(c) = email.chars().find(|c| is_format_control(*c)) {
         return Err(OpError::invalid(
             field,
             format!(
-                "`{raw}` contains the invisible character U+{:04X}",
+                "`{shown}` contains the invisible character U+{:04X}",
                 u32::from(c)
             ),
         ));
@@ -129,7 +173,10 @@ fn is_invisible(c: char) -> bool {
 /// character, no bidirectional override (which can make a name read as another in a
 /// list) and at least one visible character.
 pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
-    let name = raw.trim();
+    // Compatibility forms are the letters they stand for (a full-width `Ａdmins` is
+    // `Admins`), so names are compared and kept in NFKC.
+    let normalised: String = raw.trim().nfkc().collect();
+    let name = normalised.as_str();
     if name.is_empty() {
         return Err(OpError::invalid(
             field,
@@ -157,7 +204,50 @@ pub fn name(field: &str, raw: &str) -> Result<String, OpError> {
             format!("{field} must contain a visible character, not only invisible ones"),
         ));
     }
+    if let Some(c) = hidden_character(name) {
+        return Err(OpError::invalid(
+            field,
+            format!(
+                "{field} contains the invisible character U+{:04X}, which can make it pass for another name",
+                u32::from(c)
+            ),
+        ));
+    }
+    if let Some(word) = name
+        .split_whitespace()
+        .find(|word| !word.is_single_script())
+    {
+        return Err(OpError::invalid(
+            field,
+            format!(
+                "{field} mixes scripts in `{}` (for instance a Cyrillic or Greek letter among Latin ones), so it could pass for another name; write each word in one script",
+                shown(word)
+            ),
+        ));
+    }
     Ok(name.to_owned())
+}
+
+/// An invisible format character inside a name: any but the zero-width joiner and
+/// non-joiner, which Arabic and Indic writing and emoji sequences need between two
+/// characters, and which are allowed there (between two characters that are not
+/// ASCII).
+fn hidden_character(name: &str) -> Option<char> {
+    let chars: Vec<char> = name.chars().collect();
+    chars.iter().enumerate().find_map(|(at, c)| {
+        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+        let between = |offset: isize| {
+            at.checked_add_signed(offset)
+                .and_then(|i| chars.get(i))
+                .is_some_and(|n| !n.is_ascii() && !is_format_control(*n))
+        };
+        let hidden = if joiner {
+            !(between(-1) && between(1))
+        } else {
+            is_format_control(*c)
+        };
+        hidden.then_some(*c)
+    })
 }
 
 /// A description: at most 4,000 characters.

@@ -167,7 +167,7 @@ impl Condition {
             }
             Op::Lt | Op::Le | Op::Gt | Op::Ge => column.number.slots() / NUMBERS_PER_UNIT,
             Op::StartsWith | Op::EndsWith if column.text.ordered() => set_algebra,
-            Op::StartsWith | Op::EndsWith | Op::Contains => column.text.distinct(),
+            Op::StartsWith | Op::EndsWith | Op::Contains => column.text.scan_cost(),
         };
         own.saturating_add(set_algebra)
     }

@@ -98,7 +98,13 @@ pub(crate) struct TextColumn {
     ordered: bool,
     prefixes: Order,
     suffixes: Order,
+    /// The bytes of the lower-cased values, which a scan reads.
+    folded_bytes: u64,
 }
+
+/// Bytes of lower-cased values one cost unit pays for when a scan searches them (a
+/// substring search reads a few bytes a nanosecond).
+const BYTES_PER_UNIT: u64 = 32;
 
 impl TextColumn {
     fn intern_folded(&mut self, folded: &str) -> u32 {
@@ -106,6 +112,7 @@ impl TextColumn {
             return id as u32;
         }
         let (id, _) = self.strings.insert_full(folded.into());
+        self.folded_bytes = self.folded_bytes.saturating_add(folded.len() as u64);
         let id = id as u32;
         self.folded_of.push(id);
         self.postings.push(Postings::Empty);
@@ -300,9 +307,11 @@ impl TextColumn {
         }
     }
 
-    /// How many strings the dictionary holds: what a scan of its values tests.
-    pub(crate) fn distinct(&self) -> u64 {
-        self.strings.len() as u64
+    /// What a scan of the values costs, in `CompiledRule::cost`'s units: one per string
+    /// of the dictionary, and one per [`BYTES_PER_UNIT`] bytes of the values it searches,
+    /// so that a few thousand very long values cost what they take.
+    pub(crate) fn scan_cost(&self) -> u64 {
+        (self.strings.len() as u64).saturating_add(self.folded_bytes / BYTES_PER_UNIT)
     }
 
     /// Whether `STARTS WITH` and `ENDS WITH` are answered from the sorted orders.

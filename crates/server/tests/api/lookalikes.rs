@@ -37,9 +37,44 @@ async fn emails_are_normalised_and_mixed_scripts_refused(db: TestDb) {
     )
     .await
     .expect(409);
-    // A Cyrillic `а` among Latin letters, in the local part or the domain: refused, and
-    // the refusal says why.
-    for email in ["\u{430}dmin@acme.test", "admin@\u{430}cme.test"] {
+    // A domain in Punycode is the same address as its Unicode spelling, stored in the
+    // latter.
+    let created = s
+        .post(
+            "/api/v1/members",
+            t,
+            json!({"kind": "user", "email": "admin@xn--80akhbyknj4f.com"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created.body["email"], json!("admin@испытание.com"));
+    s.post(
+        "/api/v1/members",
+        t,
+        json!({"kind": "user", "email": "admin@испытание.com"}),
+    )
+    .await
+    .expect(409);
+    // An empty domain label, and a megabyte of a bad address, refused; the refusal
+    // quotes no more than a hundred characters of it.
+    for email in ["admin@example..com".to_owned(), "x".repeat(1_000_000)] {
+        let refused = s
+            .post(
+                "/api/v1/members",
+                t,
+                json!({"kind": "user", "email": email}),
+            )
+            .await
+            .expect(422);
+        assert!(refused.body["detail"].as_str().unwrap().len() < 400);
+    }
+    // A Cyrillic `а` among Latin letters, in the local part or the domain (spelt in
+    // Unicode or in Punycode): refused, and the refusal says why.
+    for email in [
+        "\u{430}dmin@acme.test",
+        "admin@\u{430}cme.test",
+        "admin@xn--exmple-4nf.com",
+    ] {
         let refused = s
             .post(
                 "/api/v1/members",
@@ -90,6 +125,9 @@ async fn names_that_hide_or_reorder_text_are_refused(db: TestDb) {
         ("\u{2066}Ada\u{2069}", "bidirectional"),
         ("\u{200b}\u{200b}", "visible"),
         ("\u{3164}", "visible"),
+        ("Admins\u{200b}", "invisible character U+200B"),
+        ("Ad\u{200d}mins", "invisible character U+200D"),
+        ("\u{410}dmins", "mixes scripts"),
     ] {
         let refused = s
             .post(
@@ -109,6 +147,19 @@ async fn names_that_hide_or_reorder_text_are_refused(db: TestDb) {
         s.post("/api/v1/groups", t, json!({"name": name}))
             .await
             .expect(422);
+    }
+    // A compatibility form is the name it stands for: a full-width `Ａdmins` is Admins.
+    s.post("/api/v1/groups", t, json!({"name": "\u{ff21}dmins"}))
+        .await
+        .expect(409);
+    // Joiners between the letters that need them are fine (an emoji sequence, Persian).
+    for name in [
+        "\u{1F469}\u{200D}\u{1F4BB} Devs",
+        "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}",
+    ] {
+        s.post("/api/v1/groups", t, json!({"name": name}))
+            .await
+            .expect(201);
     }
     // Right-to-left text itself is fine.
     s.post(

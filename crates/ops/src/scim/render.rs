@@ -121,6 +121,13 @@ pub struct GroupParts {
     members: Option<Vec<(roster_model::Id, Option<String>)>>,
 }
 
+impl GroupParts {
+    /// How many members will be rendered: what rendering the group costs.
+    pub fn member_count(&self) -> usize {
+        self.members.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// Copies what [`group_of`] needs; the members only when they are to be shown.
 pub fn group_parts(
     state: &WorkspaceState,

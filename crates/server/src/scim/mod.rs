@@ -40,7 +40,9 @@ pub fn routes() -> Router<AppState> {
             .route(
                 base,
                 get(move |auth: ScimAuth, query: ScimQuery| resources::list(auth, kind, query))
-                    .post(move |auth: ScimAuth, body: Body| resources::create(auth, kind, body)),
+                    .post(move |auth: ScimAuth, query: ScimQuery, body: Body| {
+                        resources::create(auth, kind, query, body)
+                    }),
             )
             .route(
                 &format!("{base}/.search"),
@@ -57,16 +59,18 @@ pub fn routes() -> Router<AppState> {
                     move |auth: ScimAuth,
                           ScimPath(id): ScimPath,
                           headers: HeaderMap,
+                          query: ScimQuery,
                           body: Body| {
-                        resources::replace(auth, kind, id, headers, body)
+                        resources::replace(auth, kind, id, headers, query, body)
                     },
                 )
                 .patch(
                     move |auth: ScimAuth,
                           ScimPath(id): ScimPath,
                           headers: HeaderMap,
+                          query: ScimQuery,
                           body: Body| {
-                        resources::modify(auth, kind, id, headers, body)
+                        resources::modify(auth, kind, id, headers, query, body)
                     },
                 )
                 .delete(

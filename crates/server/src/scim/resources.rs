@@ -84,24 +84,58 @@ pub async fn search_all(
     })
 }
 
-/// The answer to a write: the resource as it now is.
-/// Copied out under the engine's lock, rendered with it released (a group's members
-/// may be many).
-fn written(auth: &ScimAuth, kind: Kind, id: Id, status: StatusCode) -> Result<Reply, Fail> {
-    let body = render_unlocked(auth, kind, id, true)?;
-    Ok(Reply { status, body })
+/// The answer to a write: the resource as it now is, shaped by the request's
+/// `attributes` or `excludedAttributes` as a GET is (RFC 7644 §3.9), so a client that
+/// leaves out a large group's members gets none back.
+async fn written(
+    auth: &ScimAuth,
+    kind: Kind,
+    id: Id,
+    status: StatusCode,
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Reply, Fail> {
+    let query = ListQuery::from_params(params)?;
+    let with_members = kind == Kind::Group && query.needs("members");
+    let body = render_unlocked(auth, kind, id, with_members).await?;
+    let schema = match kind {
+        Kind::User => user_schema(&auth.handle.read()),
+        Kind::Group => group_resource(),
+    };
+    Ok(Reply {
+        status,
+        body: list::shape(body, &schema, &query),
+    })
 }
 
-/// One resource, its parts copied under the engine's read lock and rendered after.
-fn render_unlocked(auth: &ScimAuth, kind: Kind, id: Id, with_members: bool) -> Result<Value, Fail> {
+/// Members of a group rendered on the async worker; a group with more is rendered in
+/// the pool (about 2 µs a member: 40 ms for 20,000).
+const INLINE_MEMBERS: usize = 1_000;
+
+/// One resource, its parts copied under the engine's read lock and rendered after (in
+/// the pool when it is a large group).
+async fn render_unlocked(
+    auth: &ScimAuth,
+    kind: Kind,
+    id: Id,
+    with_members: bool,
+) -> Result<Value, Fail> {
     let parts = fetch(&auth.handle, kind, &[id], with_members)
         .into_iter()
         .next()
         .ok_or_else(|| Fail(ScimError::not_found(kind.what())))?;
-    Ok(match parts {
-        Parts::User(p) => render::user_of(&p, &auth.base),
-        Parts::Group(p) => render::group_of(&p, &auth.base),
-    })
+    let large = matches!(&parts, Parts::Group(p) if p.member_count() > INLINE_MEMBERS);
+    let base = auth.base.clone();
+    let render = move || match parts {
+        Parts::User(p) => render::user_of(&p, &base),
+        Parts::Group(p) => render::group_of(&p, &base),
+    };
+    if large {
+        crate::pool::run(auth.handle.turns(), render)
+            .await
+            .map_err(|e| Fail(ScimError::status(500, e.to_string())))
+    } else {
+        Ok(render())
+    }
 }
 
 /// `GET /Users`, `GET /Groups`.
@@ -268,25 +302,23 @@ pub async fn show(
     ScimQuery(params): ScimQuery,
 ) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
-    let query = ListQuery::from_params(&params)?;
-    let with_members = kind == Kind::Group && query.needs("members");
-    let body = render_unlocked(&auth, kind, id, with_members)?;
-    let schema = match kind {
-        Kind::User => user_schema(&auth.handle.read()),
-        Kind::Group => group_resource(),
-    };
-    Ok(Reply::ok(list::shape(body, &schema, &query)))
+    written(&auth, kind, id, StatusCode::OK, &params).await
 }
 
 /// `POST /Users`, `POST /Groups`.
-pub async fn create(auth: ScimAuth, kind: Kind, Body(body): Body) -> Result<Reply, Fail> {
+pub async fn create(
+    auth: ScimAuth,
+    kind: Kind,
+    ScimQuery(params): ScimQuery,
+    Body(body): Body,
+) -> Result<Reply, Fail> {
     let (id, _) = auth
         .queued(move |ctx| match kind {
             Kind::User => users::create(ctx, body),
             Kind::Group => groups::create(ctx, body),
         })
         .await?;
-    written(&auth, kind, id, StatusCode::CREATED)
+    written(&auth, kind, id, StatusCode::CREATED, &params).await
 }
 
 /// `PUT /Users/{id}`, `PUT /Groups/{id}`.
@@ -295,6 +327,7 @@ pub async fn replace(
     kind: Kind,
     raw: String,
     headers: HeaderMap,
+    ScimQuery(params): ScimQuery,
     Body(body): Body,
 ) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
@@ -305,7 +338,7 @@ pub async fn replace(
             Kind::Group => groups::replace(ctx, id, body, expected.as_deref()),
         })
         .await?;
-    written(&auth, kind, id, StatusCode::OK)
+    written(&auth, kind, id, StatusCode::OK, &params).await
 }
 
 /// `PATCH /Users/{id}`, `PATCH /Groups/{id}`: answers 200 with the resource.
@@ -314,6 +347,7 @@ pub async fn modify(
     kind: Kind,
     raw: String,
     headers: HeaderMap,
+    ScimQuery(params): ScimQuery,
     Body(body): Body,
 ) -> Result<Reply, Fail> {
     let id = path_id(&raw, kind.what())?;
@@ -325,7 +359,7 @@ pub async fn modify(
             Kind::Group => groups::patch(ctx, id, &operations, expected.as_deref()),
         })
         .await?;
-    written(&auth, kind, id, StatusCode::OK)
+    written(&auth, kind, id, StatusCode::OK, &params).await
 }
 
 /// `DELETE /Users/{id}`, `DELETE /Groups/{id}`: 204.

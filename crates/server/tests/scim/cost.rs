@@ -356,6 +356,20 @@ async fn patch_is_capped_and_linear(db: TestDb) {
         .await,
         200,
     );
+    // A write's answer is shaped as a GET's: without its members when asked so.
+    let renamed = ok(
+        scim.patch(
+            &format!("/Groups/{group}?excludedAttributes=members"),
+            json!({"schemas": [PATCH_OP],
+                   "Operations": [{"op": "replace", "path": "displayName", "value": "Quiet"}]}),
+        )
+        .await,
+        200,
+    );
+    assert!(renamed.body.get("members").is_none(), "{}", renamed.body);
+    assert_eq!(renamed.body["displayName"], json!("Quiet"));
+    let shown = ok(scim.get(&format!("/Groups/{group}")).await, 200);
+    assert_eq!(shown.body["members"].as_array().unwrap().len(), 1000);
     let renames: Vec<Value> = (0..120)
         .map(|i| {
             json!({"method": "PATCH", "path": format!("/Groups/{group}"), "data": {

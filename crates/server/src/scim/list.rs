@@ -237,7 +237,34 @@ fn resource_cost(terms: u64, resource: &Value) -> u64 {
                 .unwrap_or(0)
         })
         .unwrap_or(0);
-    RENDER_COST.saturating_add(terms.saturating_mul(widest.max(1)))
+    RENDER_COST
+        .saturating_add(terms.saturating_mul(widest.max(1)))
+        .saturating_add(size_cost(resource))
+}
+
+/// Text bytes one unit of [`MAX_SCAN_COST`] pays for: a resource with long values costs
+/// what copying, rendering and comparing them takes (a user with a 500 KB `profileUrl`
+/// costs about 8,000 units).
+const BYTES_PER_UNIT: u64 = 64;
+
+/// What one member of a group costs to render (its `value`, `$ref` and `display`).
+const MEMBER_COST: u64 = 10;
+
+/// What a resource's size adds to its cost: its text, and a group's members.
+fn size_cost(resource: &Value) -> u64 {
+    fn text(value: &Value) -> u64 {
+        match value {
+            Value::String(s) => s.len() as u64,
+            Value::Array(items) => items.iter().map(text).sum(),
+            Value::Object(fields) => fields.iter().map(|(k, v)| k.len() as u64 + text(v)).sum(),
+            _ => 0,
+        }
+    }
+    let members = resource
+        .get("members")
+        .and_then(Value::as_array)
+        .map_or(0, |m| m.len() as u64);
+    (text(resource) / BYTES_PER_UNIT).saturating_add(members.saturating_mul(MEMBER_COST))
 }
 
 fn too_costly(query: &ListQuery, candidates: usize, what: &str) -> ScimError {
@@ -283,11 +310,25 @@ pub fn respond<P>(
             .take(query.count)
             .copied()
             .collect();
-        let page = ids
-            .chunks(chunk.max(1))
-            .flat_map(fetch)
-            .map(|parts| render(&parts))
-            .collect();
+        // The page's resources may be large (groups with their members): rendering
+        // stops, and the list is refused, once they cost more than the budget.
+        let mut spent = 0u64;
+        let mut page = Vec::with_capacity(ids.len());
+        for parts in ids.chunks(chunk.max(1)).flat_map(fetch) {
+            let resource = render(&parts);
+            spent = spent.saturating_add(resource_cost(0, &resource));
+            if spent > MAX_SCAN_COST {
+                return Err(ScimError::bad(
+                    ScimType::TooMany,
+                    format!(
+                        "this page of {what} is larger than one request may render; ask for \
+                         fewer with `count`, or leave out large attributes with \
+                         `excludedAttributes=members`"
+                    ),
+                ));
+            }
+            page.push(resource);
+        }
         (total, page)
     } else {
         if scan_cost(query, candidates.len()) > MAX_SCAN_COST {
@@ -360,4 +401,71 @@ pub fn shape(mut resource: Value, schema: &ResourceSchema, query: &ListQuery) ->
         project::project(map, schema, &query.attributes, &query.excluded);
     }
     resource
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use roster_model::Id;
+    use serde_json::{json, Value};
+
+    use super::{respond, ListQuery, MAX_SCAN_COST};
+
+    fn list(params: &[(&str, &str)], count: usize, resource: &dyn Fn(usize) -> Value) -> u16 {
+        let params: HashMap<String, String> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let query = ListQuery::from_params(&params).unwrap();
+        let ids: Vec<Id> = (0..count).map(|_| roster_model::new_id()).collect();
+        let index: HashMap<Id, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let fetch = |chunk: &[Id]| chunk.iter().map(|id| index[id]).collect::<Vec<_>>();
+        let render = |i: &usize| resource(*i);
+        match respond(
+            &query,
+            &roster_scim::schema::group_resource(),
+            &ids,
+            4,
+            "groups",
+            &fetch,
+            &render,
+        ) {
+            Ok(_) => 200,
+            Err(error) => error.status,
+        }
+    }
+
+    fn group(i: usize, members: usize) -> Value {
+        let members: Vec<Value> = (0..members)
+            .map(|m| json!({"value": format!("{m}"), "$ref": "https://x/Users/1", "display": "m"}))
+            .collect();
+        json!({"id": format!("{i}"), "displayName": format!("g{i}"), "members": members})
+    }
+
+    #[test]
+    fn a_page_of_large_groups_is_refused_past_the_budget() {
+        assert_eq!(list(&[], 100, &|i| group(i, 100)), 200);
+        let per_group = (MAX_SCAN_COST / 10 / 50) as usize;
+        assert_eq!(list(&[], 60, &|i| group(i, per_group)), 400);
+        // Without their members (as a client asks with excludedAttributes), the same
+        // groups are a small page.
+        assert_eq!(list(&[], 60, &|i| group(i, 0)), 200);
+    }
+
+    #[test]
+    fn a_scan_over_long_values_is_refused_past_the_budget() {
+        let fat = |i: usize| json!({"id": format!("{i}"), "displayName": "x".repeat(500_000)});
+        assert_eq!(
+            list(&[("filter", "displayName co \"zzz\"")], 200, &fat),
+            400
+        );
+        let lean = |i: usize| json!({"id": format!("{i}"), "displayName": format!("g{i}")});
+        assert_eq!(
+            list(&[("filter", "displayName co \"zzz\"")], 200, &lean),
+            200
+        );
+    }
 }

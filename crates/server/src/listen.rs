@@ -471,6 +471,12 @@ async fn handle(
             Ok(response) => response,
             Err(never) => match never {},
         };
+        let mut response = response;
+        // A body refused for its size was not read: the connection cannot carry another
+        // request after it, and the client must know not to send one.
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            close_after(&mut response);
+        }
         if tripped.load(Ordering::Acquire) {
             let mut response = refusal(
                 scim,
@@ -546,6 +552,16 @@ fn over_limits<B>(request: &Request<B>) -> Option<(StatusCode, &'static str)> {
         return Some((
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "the request's header fields are larger than 16 KiB",
+        ));
+    }
+    // Two framings of one body are how requests are smuggled past a proxy that reads
+    // the other one (RFC 9112 §6.1): refused, and the connection closed.
+    if headers.contains_key(header::TRANSFER_ENCODING)
+        && headers.contains_key(header::CONTENT_LENGTH)
+    {
+        return Some((
+            StatusCode::BAD_REQUEST,
+            "the request has both Transfer-Encoding and Content-Length",
         ));
     }
     None
@@ -696,7 +712,7 @@ fn raw_answer(status: StatusCode, detail: &str, scim: bool, extra: &[(&str, &str
         )
     };
     let mut head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len()
@@ -928,6 +944,8 @@ mod tests {
             String::from_utf8(raw_answer(StatusCode::URI_TOO_LONG, "long", false, &[])).unwrap();
         assert!(api.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{api}");
         assert!(api.contains("content-type: application/problem+json\r\n"));
+        assert!(api.contains("cache-control: no-store\r\n"));
+        assert!(api.contains("x-content-type-options: nosniff\r\n"));
         let body: serde_json::Value =
             serde_json::from_str(api.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         assert_eq!(body["status"], 414);

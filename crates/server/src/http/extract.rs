@@ -350,6 +350,7 @@ impl PageQuery {
             .map(|text| {
                 text.split_once(':')
                     .and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)))
+                    .filter(|(revision, seq): &(i64, i32)| *revision >= 0 && *seq >= 0)
                     .ok_or_else(|| ApiError::bad_request("the cursor is not one this server gave"))
             })
             .transpose()

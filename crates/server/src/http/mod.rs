@@ -97,7 +97,10 @@ pub fn router_full(roster: Arc<Roster>, invites: InviteSettings, throttle: AuthT
         .layer(axum::Extension(extract::BodyLimit(BODY_LIMIT)))
         .layer(axum::middleware::map_response(headers::secure))
         .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            // Failures are logged where they happen, with what went wrong (an internal
+            // error at ERROR, an unavailable store at WARN): a 5xx a client can ask for
+            // at will (SCIM's `/Me` is 501) must not fill the log at ERROR.
+            tower_http::trace::TraceLayer::new_for_http().on_failure(()).make_span_with(
                 // The path only: a query may carry a secret (an invitation link's token).
                 |request: &axum::http::Request<axum::body::Body>| {
                     tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())

@@ -10,6 +10,7 @@ use crate::kit::Server;
 use crate::support::TestDb;
 
 crate::on_both_stores!(
+    ambiguous_requests_are_refused,
     emails_are_normalised_and_mixed_scripts_refused,
     names_that_hide_or_reorder_text_are_refused,
     errors_name_the_value_at_fault_and_the_real_limit,
@@ -174,6 +175,7 @@ async fn names_that_hide_or_reorder_text_are_refused(db: TestDb) {
 async fn errors_name_the_value_at_fault_and_the_real_limit(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
+    let scim = scim_token(&s).await;
     // A value of the wrong type deep in a batch names its place.
     let refused = s
         .post(
@@ -224,7 +226,7 @@ async fn errors_name_the_value_at_fault_and_the_real_limit(db: TestDb) {
     // client sends it (here it never does), on both APIs.
     for (path, token) in [
         ("/api/v1/groups", t.clone()),
-        ("/scim/v2/Users", scim_token(&s).await),
+        ("/scim/v2/Users", scim),
     ] {
         let started = std::time::Instant::now();
         let head = format!(
@@ -238,6 +240,27 @@ async fn errors_name_the_value_at_fault_and_the_real_limit(db: TestDb) {
             "{path}: answered after {:?}",
             started.elapsed()
         );
+    }
+}
+
+/// A request framed twice (`Transfer-Encoding` and `Content-Length`) is refused and its
+/// connection closed; a cursor the server never gave (a negative position) is `400`.
+async fn ambiguous_requests_are_refused(db: TestDb) {
+    let s = Server::start(db).await;
+    let head = format!(
+        "POST /api/v1/groups HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ntransfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n\
+         0\r\n\r\n",
+        s.admin_token
+    );
+    let answer = raw_exchange(&s.base, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    for path in [
+        "/api/v1/changes?cursor=LTE6LTE",
+        "/api/v1/audit?cursor=LTE6LTE",
+    ] {
+        s.get(path, &s.admin_token).await.expect(400);
     }
 }
 

@@ -207,6 +207,20 @@ impl Server {
         }
     }
 
+    /// A new SCIM token made by the admin: its secret and its id.
+    pub async fn scim_token(&self) -> (String, String) {
+        let made = self
+            .post(
+                "/api/v1/scim/tokens",
+                &self.admin_token,
+                json!({"name": "IdP"}),
+            )
+            .await
+            .expect(201);
+        let secret = made.body["token"].as_str().expect("a secret").to_owned();
+        (secret, made.id())
+    }
+
     /// [`restart`](Self::restart) over another way to the same store (a fault proxy),
     /// with the store's deadlines given.
     pub async fn restart_through(&mut self, url: &str, deadlines: roster_store::Deadlines) {

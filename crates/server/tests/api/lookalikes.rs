@@ -175,7 +175,7 @@ async fn names_that_hide_or_reorder_text_are_refused(db: TestDb) {
 async fn errors_name_the_value_at_fault_and_the_real_limit(db: TestDb) {
     let s = Server::start(db).await;
     let t = &s.admin_token;
-    let scim = scim_token(&s).await;
+    let (scim, _) = s.scim_token().await;
     // A value of the wrong type deep in a batch names its place.
     let refused = s
         .post(
@@ -224,10 +224,7 @@ async fn errors_name_the_value_at_fault_and_the_real_limit(db: TestDb) {
     }
     // A body declared over the limit is refused when its head arrives, before the
     // client sends it (here it never does), on both APIs.
-    for (path, token) in [
-        ("/api/v1/groups", t.clone()),
-        ("/scim/v2/Users", scim),
-    ] {
+    for (path, token) in [("/api/v1/groups", t.clone()), ("/scim/v2/Users", scim)] {
         let started = std::time::Instant::now();
         let head = format!(
             "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\
@@ -262,18 +259,6 @@ async fn ambiguous_requests_are_refused(db: TestDb) {
     ] {
         s.get(path, &s.admin_token).await.expect(400);
     }
-}
-
-async fn scim_token(s: &Server) -> String {
-    let made = s
-        .post(
-            "/api/v1/scim/tokens",
-            &s.admin_token,
-            json!({"name": "IdP"}),
-        )
-        .await
-        .expect(201);
-    made.body["token"].as_str().unwrap().to_owned()
 }
 
 /// Sends raw bytes on a new connection and reads the answer's first bytes.

@@ -21,19 +21,8 @@ pub struct Scim<'s> {
 impl<'s> Scim<'s> {
     /// Makes a SCIM token as the admin.
     pub async fn new(s: &'s Server) -> Scim<'s> {
-        let made = s
-            .post(
-                "/api/v1/scim/tokens",
-                &s.admin_token,
-                json!({"name": "IdP"}),
-            )
-            .await
-            .expect(201);
-        Scim {
-            s,
-            token: made.body["token"].as_str().unwrap().to_owned(),
-            token_id: made.id(),
-        }
+        let (token, token_id) = s.scim_token().await;
+        Scim { s, token, token_id }
     }
 
     pub async fn send(

@@ -280,8 +280,16 @@ fn commit(
         }
     }
     let email = email_of(&resource, &user_name)?;
-    let display_name = validate::name("displayName", &display_name_of(&resource, &user_name))
-        .map_err(|e| invalid_value(e.to_string()))?;
+    let display_name = display_name_of(&resource, &user_name);
+    // The refusal names the attribute the name came from: `userName` when nothing else
+    // gave one.
+    let source = if display_name == user_name && text(&resource, "displayName").is_none() {
+        "userName"
+    } else {
+        "displayName"
+    };
+    let display_name =
+        validate::name(source, &display_name).map_err(|e| invalid_value(e.to_string()))?;
     let active = resource
         .get("active")
         .and_then(Value::as_bool)

@@ -466,4 +466,23 @@ async fn malformed_requests_answer_scim_errors(db: TestDb) {
         None,
     );
     fails(scim.get("/Users?filter=%FF").await, 400, None);
+    // A name taken from `userName` is refused under that name.
+    let hidden = fails(
+        scim.post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "eve\u{202e}@acme.test",
+                   "emails": [{"value": "eve@acme.test"}]}),
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+    assert!(
+        hidden.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("userName"),
+        "{}",
+        hidden.body
+    );
 }

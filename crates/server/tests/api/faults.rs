@@ -104,8 +104,8 @@ async fn a_frozen_server_holding_the_lock_stalls_the_others_only_within_the_dead
         }
     };
 
-    // The proxied server starts a write; once it holds a transaction id (it has
-    // updated the workspace's row), its network stalls.
+    // The proxied server starts a write; once it has updated the workspace's row, its
+    // network stalls.
     proxy.set(Fault::Delay(Duration::from_millis(50)));
     let frozen = {
         let (client, base, token) = (s.client.clone(), s.base.clone(), s.admin_token.clone());
@@ -124,9 +124,13 @@ async fn a_frozen_server_holding_the_lock_stalls_the_others_only_within_the_dead
     let mut watcher = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
     let holding = Instant::now() + Duration::from_secs(10);
     loop {
+        // The write has updated the workspace's row once its transaction has an id (a
+        // transaction gets one at its first change); only this test's database counts,
+        // since other tests share the cluster.
         let (writers,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' \
-             AND mode = 'ExclusiveLock' AND pid <> pg_backend_pid()",
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' \
+             AND a.datname = current_database() AND l.pid <> pg_backend_pid()",
         )
         .fetch_one(&mut watcher)
         .await

@@ -1,4 +1,4 @@
-//! The access-check benchmark (issue 4): random questions, the slice the peers are
+//! The access-check benchmark: random questions, the slice the peers are
 //! compared on, and the peers themselves (`casbin` and `cedar-policy`, with the `peers`
 //! feature).
 

@@ -1,4 +1,4 @@
-//! The peer of issue 3: the same rules written in CEL and evaluated member by member with
+//! The dynamic-groups peer: the same rules written in CEL and evaluated member by member with
 //! the `cel-interpreter` crate, on a slice of the generated workspace; Roster evaluates
 //! the same rules over the same members, and the two must select the same members.
 //!

@@ -1,4 +1,4 @@
-//! A seeded generator of a large workspace (issue 3): users with 20 properties (text of
+//! A seeded generator of a large workspace: users with 20 properties (text of
 //! cardinality 2 to 100,000, numbers, booleans), emails over 1,000 domains, and dynamic
 //! groups with random rules of 1 to 8 conditions using every operator and parentheses.
 //! The same seed gives the same workspace on every machine.

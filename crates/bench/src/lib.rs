@@ -1,6 +1,6 @@
 //! Roster's benchmarks: a seeded generator of a large workspace and the figures the
 //! issues name, each printed with the machine it was measured on. Two binaries use it:
-//! `roster-bench` (dynamic groups, issue 3) and `access-bench` (the access check, issue 4).
+//! `roster-bench` (dynamic groups) and `access-bench` (the access check).
 
 pub mod access;
 pub mod cel;

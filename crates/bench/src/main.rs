@@ -1,4 +1,4 @@
-//! `roster-bench`: the figures of issue 3 for the in-memory engine, on a generated
+//! `roster-bench`: the dynamic-group figures of the in-memory engine, on a generated
 //! workspace, printed with the machine they were measured on.
 //!
 //! ```sh
@@ -56,7 +56,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    println!("roster-bench: dynamic groups (issue 3)");
+    println!("roster-bench: dynamic groups");
     println!("machine: {}", machine());
     println!(
         "workspace: {} members, {} dynamic groups, seed {}",

@@ -1,4 +1,4 @@
-//! `access-bench`: the figures of issue 4 for the access check, on the generated
+//! `access-bench`: the figures of the access check, on the generated
 //! workspace of the dynamic-groups benchmark plus static groups, roles and assignments,
 //! stored in SQLite and served over HTTP, printed with the machine.
 //!
@@ -81,7 +81,7 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    println!("access-bench: the access check (issue 4)");
+    println!("access-bench: the access check");
     println!("machine: {}", machine());
     println!(
         "workspace: {} members, {} dynamic groups, {} static groups, {} roles, {} assignments ({:.0}% to dynamic groups), seed {}",
@@ -306,7 +306,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     println!("| figure | measured | target |");
     println!("| --- | --- | --- |");
     println!(
-        "| server start from SQLite, every membership and grant built | {:.1} s | (issue 3: ≤ 30 s) |",
+        "| server start from SQLite, every membership and grant built | {:.1} s | (target: ≤ 30 s) |",
         start.as_secs_f64()
     );
     println!(

@@ -1,4 +1,4 @@
-//! `scim-bench`: the figures of issue 6 for the SCIM service provider, over HTTP on
+//! `scim-bench`: the figures of the SCIM service provider, over HTTP on
 //! loopback against a server on SQLite, printed with the machine.
 //!
 //! ```sh

@@ -1,4 +1,4 @@
-//! Invitation emails over real SMTP (issue 5): a mail server started by the test
+//! Invitation emails over real SMTP: a mail server started by the test
 //! (`mailin-embedded`) receives what Roster sends through `lettre`; failures are retried
 //! with back-off and shown on the invitation; a committed invitation is sent exactly once
 //! across a restart; a revoked one is never sent.

@@ -1,4 +1,4 @@
-//! Invitations through HTTP (issue 5): who may invite whom into what, accepting, revoking,
+//! Invitations through HTTP: who may invite whom into what, accepting, revoking,
 //! resending, expiry, the rate limit, and the audit and change logs they leave.
 
 use std::collections::BTreeSet;

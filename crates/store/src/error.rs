@@ -53,10 +53,11 @@ impl StoreError {
     }
 }
 
-/// The SQLSTATE codes of a database that cannot serve now: lock and statement timeouts
-/// (`55P03`, `57014`), an idle transaction ended (`25P03`), too many connections
-/// (`53300`), shutting down or starting (`57P01`–`57P03`), and every connection
-/// exception (`08…`).
+/// A database that cannot serve now: the connection gone ([`connection_lost`], which
+/// takes the connection exceptions `08…` and shutting down or starting, `57P0…`), no
+/// pooled connection in time, and the SQLSTATE codes of lock and statement timeouts
+/// (`55P03`, `57014`), an idle transaction ended (`25P03`) and too many connections
+/// (`53300`).
 fn unavailable(error: &sqlx::Error) -> bool {
     if connection_lost(error) || matches!(error, sqlx::Error::PoolTimedOut) {
         return true;
@@ -72,10 +73,7 @@ fn unavailable(error: &sqlx::Error) -> bool {
     if let Ok(sqlite) = code.parse::<u32>() {
         return matches!(sqlite & 0xff, 5 | 6);
     }
-    matches!(
-        code.as_ref(),
-        "55P03" | "57014" | "25P03" | "53300" | "57P01" | "57P02" | "57P03"
-    ) || code.starts_with("08")
+    matches!(code.as_ref(), "55P03" | "57014" | "25P03" | "53300")
 }
 
 /// Whether the connection to the database is gone (or never came).
